@@ -1,0 +1,59 @@
+# libmemcached for the addon, as a target of its own.
+#   libmemcached=internal (default): deps/libmemcached.sh builds static Release archives of
+#     libmemcached 1.1.4 into deps/.cache/install, linked with their symbols hidden.
+#   libmemcached=system: links the distribution's libmemcached found by pkg-config (>= 1.1.4,
+#     checked at compile time). Select it with `npm_config_libmemcached=system` in the
+#     environment, or `node-gyp rebuild --libmemcached=system`.
+{
+  'variables': {
+    'libmemcached%': 'internal',
+  },
+  'conditions': [
+    ['libmemcached == "internal"', {
+      'variables': {
+        'lm_prefix': '<(module_root_dir)/deps/.cache/install',
+      },
+      'targets': [{
+        'target_name': 'libmemcached',
+        'type': 'none',
+        'actions': [{
+          'action_name': 'build_libmemcached',
+          'inputs': ['libmemcached.sh'],
+          'outputs': [
+            '<(lm_prefix)/lib/libmemcachedutil.a',
+            '<(lm_prefix)/lib/libmemcached.a',
+            '<(lm_prefix)/lib/libhashkit.a',
+          ],
+          'action': ['bash', 'libmemcached.sh', 'build'],
+        }],
+        'direct_dependent_settings': {
+          'include_dirs': ['<(lm_prefix)/include'],
+        },
+        'link_settings': {
+          'libraries': [
+            '<(lm_prefix)/lib/libmemcachedutil.a',
+            '<(lm_prefix)/lib/libmemcached.a',
+            '<(lm_prefix)/lib/libhashkit.a',
+            # SASL mechanisms are plugins that libsasl2 loads at run time, so libsasl2 stays
+            # a shared dependency (and its licence asks for no extra notice that way).
+            '-lsasl2',
+            '-lpthread',
+          ],
+          'ldflags': ['-Wl,--exclude-libs,ALL'],
+        },
+      }],
+    }, {
+      'targets': [{
+        'target_name': 'libmemcached',
+        'type': 'none',
+        'direct_dependent_settings': {
+          'cflags': ['<!@(pkg-config --cflags libmemcached)'],
+          'defines': ['LIBMEMCACHED_SYSTEM=1'],
+        },
+        'link_settings': {
+          'libraries': ['<!@(pkg-config --libs libmemcached)', '-lpthread'],
+        },
+      }],
+    }],
+  ],
+}
