@@ -1,0 +1,34 @@
+{
+  'targets': [{
+    'target_name': 'memcached',
+    'dependencies': ['deps/libmemcached.gyp:libmemcached'],
+    'sources': [
+      'src/addon.cc',
+      'src/client.cc',
+      'src/config.cc',
+      'src/engine.cc',
+      'src/io_thread.cc',
+      'src/operation.cc',
+    ],
+    'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
+    'defines': [
+      # N-API 8: Node >= 12.22 / 14.17 / 16; gives type tags and async cleanup hooks.
+      'NAPI_VERSION=8',
+      'NAPI_CPP_EXCEPTIONS',
+      'NODE_ADDON_API_DISABLE_DEPRECATED',
+      # Values are copied into JS-owned Buffers; no external memory (V8 sandbox safe).
+      'NODE_API_NO_EXTERNAL_BUFFERS_ALLOWED',
+    ],
+    'cflags!': ['-fno-exceptions'],
+    'cflags_cc!': ['-fno-exceptions', '-std=gnu++17', '-std=gnu++20'],
+    'cflags_cc': ['-std=c++17', '-fexceptions', '-fvisibility=hidden', '-Wall', '-Wextra',
+                  '-Wno-unused-parameter', '-Wno-missing-field-initializers'],
+    'cflags': ['-fvisibility=hidden'],
+    'ldflags': ['-Wl,--exclude-libs,ALL', '-Wl,--version-script=<(module_root_dir)/src/exports.map'],
+    'xcode_settings': {
+      'GCC_ENABLE_CPP_EXCEPTIONS': 'YES',
+      'CLANG_CXX_LANGUAGE_STANDARD': 'c++17',
+      'GCC_SYMBOLS_PRIVATE_EXTERN': 'YES',
+    },
+  }],
+}

@@ -1,0 +1,33 @@
+// Module entry: the native Client class and what the library was built with.
+#include <libmemcached/memcached.h>
+#include <napi.h>
+
+#include "client.h"
+
+#if LIBMEMCACHED_VERSION_HEX < 0x001001004
+#error "libmemcached >= 1.1.4 is required (older releases can return another key's value on timeouts)"
+#endif
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Client", lmc::Client::Define(env));
+  // The library actually linked (for a system build it can differ from the headers used).
+  exports.Set("libmemcachedVersion", Napi::String::New(env, memcached_lib_version()));
+  exports.Set("libmemcachedCompiledVersion", Napi::String::New(env, LIBMEMCACHED_VERSION_STRING));
+#ifdef LIBMEMCACHED_WITH_SASL_SUPPORT
+  exports.Set("supportSasl", Napi::Boolean::New(env, true));
+#else
+  exports.Set("supportSasl", Napi::Boolean::New(env, false));
+#endif
+#ifdef LIBMEMCACHED_SYSTEM
+  exports.Set("linkage", Napi::String::New(env, "system"));
+#else
+  exports.Set("linkage", Napi::String::New(env, "static"));
+#endif
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(memcached, Init)

@@ -1,0 +1,54 @@
+// The JS-facing native client: copies requests into Operations, hands them to the Engine, and
+// delivers completions back to JavaScript in batches, one call per wake-up.
+//
+// Lifetime: while operations are in flight the completion callback is held strongly (so the
+// client cannot be collected and the process stays alive); when idle it is held weakly and the
+// threadsafe function is unref'd, so an idle client neither pins memory nor keeps the process
+// alive. An env cleanup hook stops the threads when a worker or the process exits.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+
+#include "engine.h"
+
+namespace lmc {
+
+class Client : public Napi::ObjectWrap<Client> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit Client(const Napi::CallbackInfo& info);
+  ~Client() override;
+
+ private:
+  struct WakeTarget {
+    Client* client;
+  };
+
+  Napi::Value Get(const Napi::CallbackInfo& info);
+  Napi::Value Store(const Napi::CallbackInfo& info);
+  Napi::Value KeyOp(const Napi::CallbackInfo& info);
+  Napi::Value Counter(const Napi::CallbackInfo& info);
+  Napi::Value ServerOp(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+
+  Operation* NewOperation(const Napi::CallbackInfo& info, OpCode code);
+  void Submit(Operation* op, bool toAll = false);
+  void Deliver(Napi::Env env);
+  void Release();
+
+  static void CallJs(napi_env env, napi_value, void* context, void*);
+  static void FinalizeWakeTarget(napi_env, void* data, void*);
+  static void OnEnvCleanup(void* data);
+
+  std::unique_ptr<Engine> engine_;
+  napi_threadsafe_function tsfn_ = nullptr;
+  WakeTarget* wake_target_ = nullptr;
+  Napi::FunctionReference on_complete_;
+  uint32_t in_flight_ = 0;
+  bool released_ = false;
+};
+
+}  // namespace lmc

@@ -1,0 +1,56 @@
+// A native thread that owns one memcached_st and runs blocking libmemcached calls on it.
+//
+// libmemcached blocks in every call and exposes no socket to poll, so its calls cannot run on
+// the JS thread, and parking them on libuv's shared 4-thread pool would let one dead server
+// starve fs, dns and zlib. Each I/O thread drains everything queued at once: a run of reads
+// becomes one memcached_mget, and the whole batch goes back to JavaScript in one hop.
+#pragma once
+
+#include <libmemcached/memcached.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "operation.h"
+
+namespace lmc {
+
+class Engine;
+
+class IoThread {
+ public:
+  // Takes ownership of `handle`, a clone no other thread touches.
+  IoThread(Engine* engine, memcached_st* handle);
+  ~IoThread();
+  IoThread(const IoThread&) = delete;
+  IoThread& operator=(const IoThread&) = delete;
+
+  void Start();
+  void Enqueue(Operation* op);
+  // Asks the thread to finish what it has and exit, then waits for it.
+  void Stop();
+
+ private:
+  void Run();
+  void Execute(std::vector<Operation*>& batch);
+  void RunReads(Operation** begin, Operation** end);
+  void RunOne(Operation* op);
+  void Fail(Operation* op, memcached_return_t rc);
+  void CollectStats(Operation* op);
+
+  Engine* engine_;
+  memcached_st* handle_;
+  memcached_result_st result_;
+  std::thread thread_;
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::vector<Operation*> queue_;
+  bool idle_ = false;
+  bool stopping_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace lmc
