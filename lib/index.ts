@@ -1,0 +1,27 @@
+/**
+ * libmemcached for Node.js: a memcached client on libmemcached, the C client behind pylibmc
+ * and php-memcached.
+ */
+import { native } from './native';
+
+export { Client } from './client';
+export type { ClientOptions, Value } from './client';
+export * from './errors';
+export type { Key } from './keys';
+export type { ServerList } from './servers';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const pkg = require('../package.json') as { version: string };
+
+/** This package's version. */
+export const version: string = pkg.version;
+/** The libmemcached version linked into the addon (pylibmc reports only the compile-time one). */
+export const libmemcachedVersion: string = native.libmemcachedVersion;
+/** The libmemcached version whose headers the addon was compiled against (pylibmc's `libmemcached_version`). */
+export const libmemcachedCompiledVersion: string = native.libmemcachedCompiledVersion;
+/** True when SASL authentication is available (pylibmc's `support_sasl`). */
+export const supportSasl: boolean = native.supportSasl;
+/** True: zlib compression is always available, through node:zlib (pylibmc's `support_compression`). */
+export const supportCompression = true;
+/** 'static' for the bundled libmemcached, 'system' when built against the distribution's library. */
+export const linkage: 'static' | 'system' = native.linkage;

@@ -1,0 +1,61 @@
+/**
+ * Key rules, checked before any I/O. A key that breaks them must never reach libmemcached's
+ * text protocol: a space injects a second key into a `get`, a CR/LF desyncs the connection for
+ * every later operation, and a namespaced key over 250 bytes makes the server answer
+ * CLIENT_ERROR and leaves the stream out of step (libmemcached-facts.md §0, §3).
+ */
+import { BadKeyProvided } from './errors';
+
+/** memcached's limit, counted with the key prefix and the namespace. */
+export const MAX_KEY_LENGTH = 250;
+
+export type Key = string | Buffer;
+
+export function isKey(key: unknown): key is Key {
+  return typeof key === 'string' || Buffer.isBuffer(key);
+}
+
+function describe(key: Key): string {
+  return typeof key === 'string' ? JSON.stringify(key.length > 40 ? key.slice(0, 40) + '…' : key) : `<Buffer ${key.length} bytes>`;
+}
+
+function forbiddenByte(key: Key): number {
+  // For strings, UTF-16 code units suffice: multi-byte UTF-8 never contains bytes <= 0x20 or 0x7f.
+  for (let i = 0; i < key.length; i++) {
+    const c = typeof key === 'string' ? key.charCodeAt(i) : key[i];
+    if (c <= 0x20 || c === 0x7f) return c;
+  }
+  return -1;
+}
+
+/**
+ * Checks `key` and returns its byte length.
+ * @param extra bytes added in front on the wire (namespace), counted in the limit
+ * @param binary the binary protocol is length-prefixed and carries any byte; the text protocol does not
+ */
+export function checkKey(key: unknown, operation: string, extra: number, binary: boolean): number {
+  if (!isKey(key)) {
+    throw new TypeError(`${operation}: a key must be a string or a Buffer, got ${key === null ? 'null' : typeof key}`);
+  }
+  const length = typeof key === 'string' ? Buffer.byteLength(key) : key.length;
+  if (length === 0) throw new BadKeyProvided(`${operation}: empty key`);
+  if (length + extra > MAX_KEY_LENGTH) {
+    throw new BadKeyProvided(`${operation}: key ${describe(key)} is ${length + extra} bytes, over ${MAX_KEY_LENGTH}`);
+  }
+  if (!binary) {
+    const c = forbiddenByte(key);
+    if (c >= 0) {
+      throw new BadKeyProvided(
+        `${operation}: key ${describe(key)} contains byte 0x${c.toString(16).padStart(2, '0')}, not allowed in the text protocol`,
+      );
+    }
+  }
+  return length;
+}
+
+/** Joins a key prefix and a key, keeping the key's type (Buffer stays Buffer). */
+export function prefixKey(prefix: Key | undefined, key: Key): Key {
+  if (prefix === undefined || prefix.length === 0) return key;
+  if (typeof prefix === 'string' && typeof key === 'string') return prefix + key;
+  return Buffer.concat([Buffer.from(prefix), Buffer.from(key)]);
+}
