@@ -1,0 +1,72 @@
+/** The first operations, end to end against a real memcached, in both protocols. */
+import { BadKeyProvided, Client, ClientClosedError } from '../lib';
+import { MemcachedServer, startMemcached } from './harness/memcached';
+
+let server: MemcachedServer;
+
+beforeAll(async () => {
+  server = await startMemcached();
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+describe.each([false, true])('binary=%s', (binary) => {
+  let client: Client;
+  beforeAll(() => {
+    client = new Client([server.spec], { binary });
+  });
+  afterAll(() => client.close());
+
+  test('strings and Buffers round-trip', async () => {
+    expect(await client.set(`s:${binary}`, 'héllo')).toBe(true);
+    expect(await client.get(`s:${binary}`)).toBe('héllo');
+    const bytes = Buffer.from([0, 1, 2, 255, 13, 10]);
+    expect(await client.set(`b:${binary}`, bytes)).toBe(true);
+    expect(await client.get(`b:${binary}`)).toEqual(bytes);
+  });
+
+  test('a miss returns the default', async () => {
+    expect(await client.get(`missing:${binary}`)).toBeUndefined();
+    expect(await client.get(`missing:${binary}`, 42)).toBe(42);
+  });
+
+  test('add, replace and delete answer with booleans', async () => {
+    const key = `abc:${binary}`;
+    await client.delete(key);
+    expect(await client.replace(key, 'x')).toBe(false);
+    expect(await client.add(key, 'x')).toBe(true);
+    expect(await client.add(key, 'y')).toBe(false);
+    expect(await client.replace(key, 'z')).toBe(true);
+    expect(await client.get(key)).toBe('z');
+    expect(await client.delete(key)).toBe(true);
+    expect(await client.delete(key)).toBe(false);
+  });
+
+  test('a thousand concurrent gets each resolve to their own value', async () => {
+    await Promise.all(Array.from({ length: 100 }, (_, i) => client.set(`many:${binary}:${i}`, `v${i}`)));
+    const values = await Promise.all(Array.from({ length: 1000 }, (_, i) => client.get(`many:${binary}:${i % 100}`)));
+    values.forEach((v, i) => expect(v).toBe(`v${i % 100}`));
+  });
+});
+
+test('bad keys reject before any I/O', async () => {
+  const client = new Client([server.spec]);
+  await expect(client.get('')).rejects.toBeInstanceOf(BadKeyProvided);
+  await expect(client.get('a b')).rejects.toBeInstanceOf(BadKeyProvided);
+  await expect(client.set('a\r\nb', 'x')).rejects.toBeInstanceOf(BadKeyProvided);
+  await expect(client.get('k'.repeat(251))).rejects.toBeInstanceOf(BadKeyProvided);
+  await expect(client.get(42 as unknown as string)).rejects.toBeInstanceOf(TypeError);
+  // The connection is still in step: the injection attempts above never reached the server.
+  expect(await client.set('after-bad-keys', 'ok')).toBe(true);
+  expect(await client.get('after-bad-keys')).toBe('ok');
+  await client.close();
+});
+
+test('close waits for in-flight work, then later calls reject', async () => {
+  const client = new Client([server.spec]);
+  const inFlight = Array.from({ length: 200 }, (_, i) => client.set(`close:${i}`, 'v'));
+  await client.close();
+  expect(await Promise.all(inFlight)).toEqual(Array(200).fill(true));
+  await expect(client.get('close:1')).rejects.toBeInstanceOf(ClientClosedError);
+});
