@@ -157,12 +157,19 @@ Napi::Value Client::Get(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// store(id, opcode, key, value, flags, exptime, cas?)
-Napi::Value Client::Store(const Napi::CallbackInfo& info) {
+// The common head of keyed operations: (id, opcode, key, ...).
+Operation* Client::NewKeyedOperation(const Napi::CallbackInfo& info) {
   auto code = static_cast<OpCode>(info[1].As<Napi::Number>().Uint32Value());
   std::unique_ptr<Operation> op(NewOperation(info, code));
   op->keys.resize(1);
   CopyBytes(info.Env(), info[2], op->keys[0]);
+  return op.release();
+}
+
+// store(id, opcode, key, value, flags, exptime, cas?)
+Napi::Value Client::Store(const Napi::CallbackInfo& info) {
+  std::unique_ptr<Operation> op(NewKeyedOperation(info));
+  OpCode code = op->code;
   CopyBytes(info.Env(), info[3], op->value);
   op->flags = info[4].As<Napi::Number>().Uint32Value();
   op->exptime = static_cast<time_t>(info[5].As<Napi::Number>().Int64Value());
@@ -173,10 +180,7 @@ Napi::Value Client::Store(const Napi::CallbackInfo& info) {
 
 // keyOp(id, opcode, key, exptime): delete, touch
 Napi::Value Client::KeyOp(const Napi::CallbackInfo& info) {
-  auto code = static_cast<OpCode>(info[1].As<Napi::Number>().Uint32Value());
-  std::unique_ptr<Operation> op(NewOperation(info, code));
-  op->keys.resize(1);
-  CopyBytes(info.Env(), info[2], op->keys[0]);
+  std::unique_ptr<Operation> op(NewKeyedOperation(info));
   if (info[3].IsNumber()) op->exptime = static_cast<time_t>(info[3].As<Napi::Number>().Int64Value());
   Submit(op.release());
   return info.Env().Undefined();
@@ -184,10 +188,7 @@ Napi::Value Client::KeyOp(const Napi::CallbackInfo& info) {
 
 // counter(id, opcode, key, delta)
 Napi::Value Client::Counter(const Napi::CallbackInfo& info) {
-  auto code = static_cast<OpCode>(info[1].As<Napi::Number>().Uint32Value());
-  std::unique_ptr<Operation> op(NewOperation(info, code));
-  op->keys.resize(1);
-  CopyBytes(info.Env(), info[2], op->keys[0]);
+  std::unique_ptr<Operation> op(NewKeyedOperation(info));
   op->delta = ToUint64(info[3]);
   Submit(op.release());
   return info.Env().Undefined();

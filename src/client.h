@@ -35,6 +35,7 @@ class Client : public Napi::ObjectWrap<Client> {
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 
   Operation* NewOperation(const Napi::CallbackInfo& info, OpCode code);
+  Operation* NewKeyedOperation(const Napi::CallbackInfo& info);
   void Submit(Operation* op, bool toAll = false);
   void Deliver(Napi::Env env);
   void Release();

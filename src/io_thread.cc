@@ -7,6 +7,28 @@
 
 namespace lmc {
 
+namespace {
+
+using StoreFn = memcached_return_t (*)(memcached_st*, const char*, size_t, const char*, size_t,
+                                       time_t, uint32_t);
+
+StoreFn StoreFunction(OpCode code) {
+  switch (code) {
+    case OpCode::Add:
+      return memcached_add;
+    case OpCode::Replace:
+      return memcached_replace;
+    case OpCode::Append:
+      return memcached_append;
+    case OpCode::Prepend:
+      return memcached_prepend;
+    default:
+      return memcached_set;
+  }
+}
+
+}  // namespace
+
 IoThread::IoThread(Engine* engine, memcached_st* handle) : engine_(engine), handle_(handle) {
   memcached_result_create(handle_, &result_);
 }
@@ -159,24 +181,12 @@ void IoThread::RunOne(Operation* op) {
     case OpCode::Get:
       break;  // handled by RunReads
     case OpCode::Set:
-      rc = memcached_set(handle_, key->data(), key->size(), op->value.data(), op->value.size(),
-                         op->exptime, op->flags);
-      break;
     case OpCode::Add:
-      rc = memcached_add(handle_, key->data(), key->size(), op->value.data(), op->value.size(),
-                         op->exptime, op->flags);
-      break;
     case OpCode::Replace:
-      rc = memcached_replace(handle_, key->data(), key->size(), op->value.data(), op->value.size(),
-                             op->exptime, op->flags);
-      break;
     case OpCode::Append:
-      rc = memcached_append(handle_, key->data(), key->size(), op->value.data(), op->value.size(),
-                            op->exptime, op->flags);
-      break;
     case OpCode::Prepend:
-      rc = memcached_prepend(handle_, key->data(), key->size(), op->value.data(), op->value.size(),
-                             op->exptime, op->flags);
+      rc = StoreFunction(op->code)(handle_, key->data(), key->size(), op->value.data(),
+                                   op->value.size(), op->exptime, op->flags);
       break;
     case OpCode::Cas:
       rc = memcached_cas(handle_, key->data(), key->size(), op->value.data(), op->value.size(),
