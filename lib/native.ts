@@ -23,6 +23,38 @@ export enum OpCode {
   Close = 14,
 }
 
+/**
+ * Request header layout, `HEADER_WORDS` uint32 words per operation (src/client.cc HeaderWord).
+ * A multi-key operation is a header with the MULTI bit whose KeyLength is its item count,
+ * followed by one header per item (key, value, flags and exptime words).
+ */
+export const enum Header {
+  Code = 0, // OpCode | WANT_CAS | MULTI
+  Id = 1,
+  KeyOffset = 2,
+  KeyLength = 3,
+  ValueOffset = 4, // or IN_OBJECTS, with ValueLength = index in the objects array
+  ValueLength = 5,
+  Flags = 6,
+  Exptime = 7,
+  NumberLow = 8, // Cas token / Incr-Decr delta, low 32 bits
+  NumberHigh = 9,
+}
+export const HEADER_WORDS = 10;
+export const IN_OBJECTS = 0xffffffff;
+export const WANT_CAS = 1 << 8;
+export const MULTI = 1 << 9;
+
+/**
+ * Completion records, META_WORDS uint32 words each (src/client.cc Deliver). A single operation:
+ * id, rc, flags, value length. A multi-key one: id, rc, item count, MULTI_RECORD, then per
+ * item: rc, flags, value length, 0.
+ */
+export const META_WORDS = 4;
+export const NO_VALUE = 0xffffffff;
+export const VALUE_IN_EXTRAS = 0xfffffffe;
+export const MULTI_RECORD = 0xfffffffd;
+
 export interface NativeServer {
   transport: 'tcp' | 'udp' | 'unix';
   host: string;
@@ -39,34 +71,25 @@ export interface NativeConfig {
   connections: number;
 }
 
-export type NativeKey = string | Buffer;
-
 /**
- * Completions, five slots per operation: id, rc, a, b, c (see Client::Deliver in
- * src/client.cc for what a, b and c hold per operation).
+ * Called once per wake-up with everything completed since the last one. `extras` holds, per
+ * operation and in this order, whichever apply: its value (when the length is VALUE_IN_EXTRAS),
+ * its CAS token (BigInt; gets hits), the new counter value (incr/decr success), the stats
+ * (Stats success), and libmemcached's message plus the server (any failure).
  */
-export type CompletionBatch = unknown[];
+export type OnComplete = (meta: Uint32Array, slab: Buffer, extras: unknown[]) => void;
 
 export interface NativeClient {
-  get(id: number, keys: NativeKey[], multi: boolean): void;
-  store(
-    id: number,
-    op: OpCode,
-    key: NativeKey,
-    value: Buffer,
-    flags: number,
-    exptime: number,
-    cas?: bigint,
-  ): void;
-  keyOp(id: number, op: OpCode.Delete | OpCode.Touch, key: NativeKey, exptime?: number): void;
-  counter(id: number, op: OpCode.Incr | OpCode.Decr, key: NativeKey, delta: bigint): void;
-  serverOp(id: number, op: OpCode.FlushAll | OpCode.Stats | OpCode.Disconnect, arg?: number | string): void;
-  close(id: number): void;
+  /** Queues the operations in the first `words` words of `headers`, copying them first. */
+  submit(headers: Uint32Array, bytes: Buffer, words: number, objects: unknown[]): void;
+  /** The index of the server `key` maps to (no I/O). */
+  hash(key: string | Buffer): number;
+  /** After Close has completed: joins the I/O threads and releases the completion channel. */
   dispose(): void;
 }
 
 export interface NativeModule {
-  Client: new (config: NativeConfig, onComplete: (batch: CompletionBatch) => void) => NativeClient;
+  Client: new (config: NativeConfig, onComplete: OnComplete) => NativeClient;
   /** The libmemcached version linked in (memcached_lib_version()). */
   libmemcachedVersion: string;
   /** The libmemcached headers the addon was compiled against. */

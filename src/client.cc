@@ -1,14 +1,48 @@
 #include "client.h"
 
+#include <cstring>
+
 #include "config.h"
 
 namespace lmc {
 
 namespace {
 
-// Copies a string (as UTF-8) or a Buffer into `out`. The TypeScript layer has already checked
-// the type and the key rules; this is the copy argon2-style: nothing JS-owned crosses threads.
-void CopyBytes(Napi::Env env, napi_value value, std::string& out) {
+// Request headers, kHeaderWords uint32 words each (lib/submission.ts writes them). An operation
+// is one header; a multi-key operation (kMulti) is one header whose kKeyLength is its item
+// count, followed by one header per item (of which only the key, value, flags and exptime
+// words are read).
+enum HeaderWord {
+  kCode = 0,         // OpCode | kWantCas | kMulti
+  kId = 1,           // request id
+  kKeyOffset = 2,    // key bytes in the byte buffer
+  kKeyLength = 3,
+  kValueOffset = 4,  // value bytes in the byte buffer, or kInObjects
+  kValueLength = 5,  // or, with kInObjects, the index in the objects array
+  kFlags = 6,
+  kExptime = 7,
+  kNumberLow = 8,  // Cas: token; Incr/Decr: delta (64 bits in two words)
+  kNumberHigh = 9,
+  kHeaderWords = 10,
+};
+constexpr uint32_t kWantCas = 1u << 8;
+constexpr uint32_t kMulti = 1u << 9;
+constexpr uint32_t kInObjects = 0xffffffffu;
+
+// Completion metadata, kMetaWords uint32 words per record. A single operation is one record:
+// id, rc, flags, value length. A multi-key operation is a record id, rc, item count, kMultiRecord
+// followed by one record per item: rc, flags, value length, 0.
+constexpr uint32_t kMetaWords = 4;
+constexpr uint32_t kNoValue = 0xffffffffu;
+constexpr uint32_t kValueInExtras = 0xfffffffeu;
+constexpr uint32_t kMultiRecord = 0xfffffffdu;
+// Small values share one slab Buffer per delivery, which JavaScript slices without copying;
+// larger ones get a Buffer of their own so that keeping one value cannot pin a big slab.
+constexpr size_t kSlabValueMax = 4096;
+constexpr size_t kSlabMax = 256 * 1024;
+
+// Copies a string (as UTF-8) or a Buffer into `out`.
+void CopyBytes(napi_env env, napi_value value, std::string& out) {
   bool is_buffer = false;
   napi_is_buffer(env, value, &is_buffer);
   if (is_buffer) {
@@ -26,12 +60,21 @@ void CopyBytes(Napi::Env env, napi_value value, std::string& out) {
   napi_get_value_string_utf8(env, value, out.data(), length + 1, &length);
 }
 
-uint64_t ToUint64(const Napi::Value& value) {
-  if (value.IsBigInt()) {
-    bool lossless;
-    return value.As<Napi::BigInt>().Uint64Value(&lossless);
+Napi::Value StatsToJs(Napi::Env env, const StatsList& stats) {
+  Napi::Array servers = Napi::Array::New(env, stats.size());
+  for (uint32_t i = 0; i < stats.size(); i++) {
+    const auto& [name, entries] = stats[i];
+    Napi::Array flat = Napi::Array::New(env, entries.size() * 2);
+    for (uint32_t e = 0; e < entries.size(); e++) {
+      flat.Set(2 * e, Napi::String::New(env, entries[e].first));
+      flat.Set(2 * e + 1, Napi::String::New(env, entries[e].second));
+    }
+    Napi::Array pair = Napi::Array::New(env, 2);
+    pair.Set(0u, Napi::String::New(env, name));
+    pair.Set(1u, flat);
+    servers.Set(i, pair);
   }
-  return static_cast<uint64_t>(value.As<Napi::Number>().Int64Value());
+  return servers;
 }
 
 Napi::Value FromUint64(Napi::Env env, uint64_t value) {
@@ -40,21 +83,13 @@ Napi::Value FromUint64(Napi::Env env, uint64_t value) {
   return Napi::BigInt::New(env, value);
 }
 
-Napi::Value CopyToBuffer(Napi::Env env, const std::string& bytes) {
-  return Napi::Buffer<char>::Copy(env, bytes.data(), bytes.size());
-}
-
 }  // namespace
 
 Napi::Function Client::Define(Napi::Env env) {
   return DefineClass(env, "Client",
                      {
-                         InstanceMethod<&Client::Get>("get"),
-                         InstanceMethod<&Client::Store>("store"),
-                         InstanceMethod<&Client::KeyOp>("keyOp"),
-                         InstanceMethod<&Client::Counter>("counter"),
-                         InstanceMethod<&Client::ServerOp>("serverOp"),
-                         InstanceMethod<&Client::Close>("close"),
+                         InstanceMethod<&Client::Submit>("submit"),
+                         InstanceMethod<&Client::Hash>("hash"),
                          InstanceMethod<&Client::Dispose>("dispose"),
                      });
 }
@@ -125,158 +160,177 @@ void Client::CallJs(napi_env env, napi_value, void* context, void*) {
   }
 }
 
-Operation* Client::NewOperation(const Napi::CallbackInfo& info, OpCode code) {
-  if (released_) throw Napi::Error::New(info.Env(), "client is closed");
-  auto* op = new Operation();
-  op->id = info[0].As<Napi::Number>().Uint32Value();
-  op->code = code;
-  return op;
-}
+// submit(headers: Uint32Array, bytes: Buffer, words, objects: unknown[])
+// Copies every operation out of JavaScript memory before returning, so the caller may reuse
+// both buffers at once.
+Napi::Value Client::Submit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (released_) throw Napi::Error::New(env, "client is closed");
+  Napi::Uint32Array headers = info[0].As<Napi::Uint32Array>();
+  Napi::Buffer<char> bytes = info[1].As<Napi::Buffer<char>>();
+  uint32_t count = info[2].As<Napi::Number>().Uint32Value() / kHeaderWords;  // header slots
+  Napi::Array objects = info[3].As<Napi::Array>();
+  if (static_cast<size_t>(count) * kHeaderWords > headers.ElementLength()) {
+    throw Napi::RangeError::New(env, "submit: header array too short");
+  }
+  const uint32_t* h = headers.Data();
+  const char* base = bytes.Data();
+  size_t base_length = bytes.Length();
 
-void Client::Submit(Operation* op, bool toAll) {
-  if (in_flight_++ == 0) {
+  auto copy = [&](uint32_t offset, uint32_t length, std::string& out) {
+    if (offset == kInObjects) {
+      CopyBytes(env, objects.Get(length), out);
+    } else {
+      if (static_cast<size_t>(offset) + length > base_length) {
+        throw Napi::RangeError::New(env, "submit: bytes out of range");
+      }
+      out.assign(base + offset, length);
+    }
+  };
+
+  auto read_item = [&](const uint32_t* w, Item& item) {
+    copy(w[kKeyOffset], w[kKeyLength], item.key);
+    if (w[kValueOffset] == kInObjects || w[kValueLength] > 0) copy(w[kValueOffset], w[kValueLength], item.value);
+    item.flags = w[kFlags];
+    item.exptime = static_cast<time_t>(w[kExptime]);
+  };
+
+  std::vector<Operation*>& batch = submit_batch_;
+  batch.clear();
+  try {
+    const uint32_t* end = h + static_cast<size_t>(count) * kHeaderWords;
+    while (h < end) {
+      uint32_t code = h[kCode] & 0xff;
+      if (code >= kOpCodeCount) throw Napi::RangeError::New(env, "submit: unknown operation");
+      auto op = std::make_unique<Operation>();
+      op->code = static_cast<OpCode>(code);
+      op->want_cas = (h[kCode] & kWantCas) != 0;
+      op->multi = (h[kCode] & kMulti) != 0;
+      op->id = h[kId];
+      op->number = static_cast<uint64_t>(h[kNumberHigh]) << 32 | h[kNumberLow];
+      if (op->multi) {
+        uint32_t items = h[kKeyLength];
+        if (items > static_cast<size_t>(end - h) / kHeaderWords - 1) {
+          throw Napi::RangeError::New(env, "submit: item headers out of range");
+        }
+        op->items.resize(items);
+        for (uint32_t i = 0; i < items; i++) read_item(h + (i + 1) * kHeaderWords, op->items[i]);
+        h += (items + 1) * kHeaderWords;
+      } else {
+        op->items.resize(1);
+        read_item(h, op->items[0]);
+        h += kHeaderWords;
+      }
+      batch.push_back(op.release());
+    }
+  } catch (...) {
+    for (Operation* op : batch) delete op;
+    batch.clear();
+    throw;
+  }
+  if (batch.empty()) return env.Undefined();
+  if (in_flight_ == 0) {
     on_complete_.Ref();
-    napi_ref_threadsafe_function(Env(), tsfn_);
+    napi_ref_threadsafe_function(env, tsfn_);
   }
-  if (toAll) {
-    engine_->SubmitToAll(op);
-  } else {
-    engine_->Submit(op);
-  }
+  in_flight_ += static_cast<uint32_t>(batch.size());
+  engine_->Submit(batch);
+  return env.Undefined();
 }
 
-// get(id, keys[], multi)
-Napi::Value Client::Get(const Napi::CallbackInfo& info) {
-  std::unique_ptr<Operation> op(NewOperation(info, OpCode::Get));
-  Napi::Array keys = info[1].As<Napi::Array>();
-  uint32_t count = keys.Length();
-  op->keys.resize(count);
-  for (uint32_t i = 0; i < count; i++) CopyBytes(info.Env(), keys.Get(i), op->keys[i]);
-  op->flags = info[2].ToBoolean() ? 1 : 0;  // multi: hits come back as a list
-  Submit(op.release());
-  return info.Env().Undefined();
+// hash(key) -> index of the server `key` maps to. Pure computation on the master handle,
+// which never does I/O, so it runs right here on the JS thread.
+Napi::Value Client::Hash(const Napi::CallbackInfo& info) {
+  std::string key;
+  CopyBytes(info.Env(), info[0], key);  // a key the TypeScript layer has validated
+  uint32_t index = memcached_generate_hash(engine_->master(), key.data(), key.size());
+  return Napi::Number::New(info.Env(), index);
 }
 
-// The common head of keyed operations: (id, opcode, key, ...).
-Operation* Client::NewKeyedOperation(const Napi::CallbackInfo& info) {
-  auto code = static_cast<OpCode>(info[1].As<Napi::Number>().Uint32Value());
-  std::unique_ptr<Operation> op(NewOperation(info, code));
-  op->keys.resize(1);
-  CopyBytes(info.Env(), info[2], op->keys[0]);
-  return op.release();
-}
-
-// store(id, opcode, key, value, flags, exptime, cas?)
-Napi::Value Client::Store(const Napi::CallbackInfo& info) {
-  std::unique_ptr<Operation> op(NewKeyedOperation(info));
-  OpCode code = op->code;
-  CopyBytes(info.Env(), info[3], op->value);
-  op->flags = info[4].As<Napi::Number>().Uint32Value();
-  op->exptime = static_cast<time_t>(info[5].As<Napi::Number>().Int64Value());
-  if (code == OpCode::Cas) op->cas = ToUint64(info[6]);
-  Submit(op.release());
-  return info.Env().Undefined();
-}
-
-// keyOp(id, opcode, key, exptime): delete, touch
-Napi::Value Client::KeyOp(const Napi::CallbackInfo& info) {
-  std::unique_ptr<Operation> op(NewKeyedOperation(info));
-  if (info[3].IsNumber()) op->exptime = static_cast<time_t>(info[3].As<Napi::Number>().Int64Value());
-  Submit(op.release());
-  return info.Env().Undefined();
-}
-
-// counter(id, opcode, key, delta)
-Napi::Value Client::Counter(const Napi::CallbackInfo& info) {
-  std::unique_ptr<Operation> op(NewKeyedOperation(info));
-  op->delta = ToUint64(info[3]);
-  Submit(op.release());
-  return info.Env().Undefined();
-}
-
-// serverOp(id, opcode, arg): flushAll(exptime), stats(group), disconnect
-Napi::Value Client::ServerOp(const Napi::CallbackInfo& info) {
-  auto code = static_cast<OpCode>(info[1].As<Napi::Number>().Uint32Value());
-  std::unique_ptr<Operation> op(NewOperation(info, code));
-  if (info[2].IsNumber()) op->exptime = static_cast<time_t>(info[2].As<Napi::Number>().Int64Value());
-  if (info[2].IsString()) op->arg = info[2].As<Napi::String>().Utf8Value();
-  // Disconnecting concerns every thread's connections; flush and stats need only one.
-  Submit(op.release(), code == OpCode::Disconnect);
-  return info.Env().Undefined();
-}
-
-// close(id): every thread finishes what is queued before it, then frees its handle.
-Napi::Value Client::Close(const Napi::CallbackInfo& info) {
-  Submit(NewOperation(info, OpCode::Close), true);
-  return info.Env().Undefined();
-}
-
-// dispose(): after close() completed, joins the (exited) threads and drops the channel.
+// dispose(): after Close completed, joins the (exited) threads and drops the channel.
 Napi::Value Client::Dispose(const Napi::CallbackInfo& info) {
   Release();
   return info.Env().Undefined();
 }
 
-// Calls onComplete once with a flat list, five slots per operation:
-//   id, rc, a, b, c
-// get:       a = value Buffer or undefined, b = flags, c = cas (BigInt)
-// get multi: a = [index, value, flags, cas, index, value, ...]
-// incr/decr: a = new value (number, or BigInt beyond 2^53 - 1)
-// stats:     a = [[name, [key, value, key, value, ...]], ...]
-// failure:   a = libmemcached's message, b = "host:port" when known
+// Calls onComplete(meta, slab, extras) once per wake-up:
+//   meta:   Uint32Array of records (see kMetaWords), in completion order
+//   slab:   the small values, back to back, in the order of their records
+//   extras: in record order, whichever apply: a value of its own (length kValueInExtras); the
+//           CAS token as a BigInt (want_cas and a hit); the new counter value (Incr/Decr
+//           success: a number, or a BigInt beyond 2^53 - 1); the stats ([[name, [key, value,
+//           ...]], ...]; Stats success); and, last for its operation, libmemcached's message and
+//           the "host:port" or undefined (the operation's rc is a failure, not IsSoftResult).
 void Client::Deliver(Napi::Env env) {
   std::vector<Operation*> done = engine_->TakeCompleted();
   if (done.empty()) return;
   Napi::HandleScope scope(env);
-  Napi::Array results = Napi::Array::New(env, done.size() * 5);
-  uint32_t slot = 0;
+
+  size_t records = 0;
+  size_t slab_size = 0;
+  for (Operation* op : done) {
+    records += op->multi ? op->items.size() + 1 : 1;
+    for (const Item& item : op->items) {
+      if (item.hit && item.result.size() <= kSlabValueMax && slab_size + item.result.size() <= kSlabMax) {
+        slab_size += item.result.size();
+      }
+    }
+  }
+  Napi::ArrayBuffer meta_buffer = Napi::ArrayBuffer::New(env, records * kMetaWords * sizeof(uint32_t));
+  uint32_t* meta = static_cast<uint32_t*>(meta_buffer.Data());
+  Napi::Buffer<char> slab = Napi::Buffer<char>::New(env, slab_size);
+  char* slab_cursor = slab.Data();
+  size_t slab_left = slab_size;
+  Napi::Array extras = Napi::Array::New(env);
+  uint32_t extra = 0;
+
+  // Writes an item's value length (and the value to the slab or extras).
+  auto value = [&](const Item& item) -> uint32_t {
+    if (!item.hit) return kNoValue;
+    size_t size = item.result.size();
+    if (size <= kSlabValueMax && size <= slab_left) {
+      memcpy(slab_cursor, item.result.data(), size);
+      slab_cursor += size;
+      slab_left -= size;
+      return static_cast<uint32_t>(size);
+    }
+    extras.Set(extra++, Napi::Buffer<char>::Copy(env, item.result.data(), size));
+    return kValueInExtras;
+  };
+
   for (Operation* op : done) {
     std::unique_ptr<Operation> owned(op);
-    results.Set(slot++, Napi::Number::New(env, op->id));
-    results.Set(slot++, Napi::Number::New(env, op->rc));
-    Napi::Value a = env.Undefined(), b = env.Undefined(), c = env.Undefined();
-    if (!IsSoftResult(op->rc)) {
-      a = Napi::String::New(env, op->error);
-      if (!op->server.empty()) b = Napi::String::New(env, op->server);
-    } else if (op->code == OpCode::Get && op->flags == 0) {
-      if (!op->hits.empty()) {
-        const Hit& hit = op->hits[0];
-        a = CopyToBuffer(env, hit.value);
-        b = Napi::Number::New(env, hit.flags);
-        c = Napi::BigInt::New(env, hit.cas);
+    bool soft = IsSoftResult(op->rc);
+    if (op->multi) {
+      *meta++ = op->id;
+      *meta++ = op->rc;
+      *meta++ = static_cast<uint32_t>(op->items.size());
+      *meta++ = kMultiRecord;
+      for (const Item& item : op->items) {
+        *meta++ = item.rc;
+        *meta++ = item.result_flags;
+        *meta++ = value(item);
+        *meta++ = 0;
+        if (op->want_cas && item.hit) extras.Set(extra++, Napi::BigInt::New(env, item.result_cas));
       }
-    } else if (op->code == OpCode::Get) {
-      Napi::Array hits = Napi::Array::New(env, op->hits.size() * 4);
-      uint32_t h = 0;
-      for (const Hit& hit : op->hits) {
-        hits.Set(h++, Napi::Number::New(env, hit.index));
-        hits.Set(h++, CopyToBuffer(env, hit.value));
-        hits.Set(h++, Napi::Number::New(env, hit.flags));
-        hits.Set(h++, Napi::BigInt::New(env, hit.cas));
+    } else {
+      const Item* item = op->items.empty() ? nullptr : &op->items[0];
+      *meta++ = op->id;
+      *meta++ = op->rc;
+      *meta++ = item != nullptr ? item->result_flags : 0;
+      *meta++ = item != nullptr ? value(*item) : kNoValue;
+      if (op->want_cas && item != nullptr && item->hit) extras.Set(extra++, Napi::BigInt::New(env, item->result_cas));
+      if (soft && op->rc == MEMCACHED_SUCCESS && (op->code == OpCode::Incr || op->code == OpCode::Decr)) {
+        extras.Set(extra++, FromUint64(env, op->result_number));
       }
-      a = hits;
-    } else if (op->code == OpCode::Incr || op->code == OpCode::Decr) {
-      a = FromUint64(env, op->number);
-    } else if (op->code == OpCode::Stats) {
-      Napi::Array servers = Napi::Array::New(env, op->stats.size());
-      for (uint32_t i = 0; i < op->stats.size(); i++) {
-        const auto& [name, entries] = op->stats[i];
-        Napi::Array flat = Napi::Array::New(env, entries.size() * 2);
-        for (uint32_t e = 0; e < entries.size(); e++) {
-          flat.Set(2 * e, Napi::String::New(env, entries[e].first));
-          flat.Set(2 * e + 1, Napi::String::New(env, entries[e].second));
-        }
-        Napi::Array pair = Napi::Array::New(env, 2);
-        pair.Set(0u, Napi::String::New(env, name));
-        pair.Set(1u, flat);
-        servers.Set(i, pair);
-      }
-      a = servers;
+      if (soft && op->code == OpCode::Stats) extras.Set(extra++, StatsToJs(env, op->stats));
     }
-    results.Set(slot++, a);
-    results.Set(slot++, b);
-    results.Set(slot++, c);
+    if (!soft) {
+      extras.Set(extra++, Napi::String::New(env, op->error));
+      extras.Set(extra++, op->server.empty() ? env.Undefined() : Napi::String::New(env, op->server));
+    }
   }
+
   in_flight_ -= static_cast<uint32_t>(done.size());
   Napi::Function callback = on_complete_.Value();
   if (in_flight_ == 0) {
@@ -284,7 +338,10 @@ void Client::Deliver(Napi::Env env) {
     on_complete_.Unref();
     if (tsfn_ != nullptr) napi_unref_threadsafe_function(env, tsfn_);
   }
-  if (!callback.IsEmpty()) callback.Call({results});
+  if (!callback.IsEmpty()) {
+    Napi::Uint32Array meta_array = Napi::Uint32Array::New(env, records * kMetaWords, meta_buffer, 0);
+    callback.Call({meta_array, slab, extras});
+  }
 }
 
 }  // namespace lmc

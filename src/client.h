@@ -26,17 +26,10 @@ class Client : public Napi::ObjectWrap<Client> {
     Client* client;
   };
 
-  Napi::Value Get(const Napi::CallbackInfo& info);
-  Napi::Value Store(const Napi::CallbackInfo& info);
-  Napi::Value KeyOp(const Napi::CallbackInfo& info);
-  Napi::Value Counter(const Napi::CallbackInfo& info);
-  Napi::Value ServerOp(const Napi::CallbackInfo& info);
-  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Submit(const Napi::CallbackInfo& info);
+  Napi::Value Hash(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 
-  Operation* NewOperation(const Napi::CallbackInfo& info, OpCode code);
-  Operation* NewKeyedOperation(const Napi::CallbackInfo& info);
-  void Submit(Operation* op, bool toAll = false);
   void Deliver(Napi::Env env);
   void Release();
 
@@ -48,6 +41,7 @@ class Client : public Napi::ObjectWrap<Client> {
   napi_threadsafe_function tsfn_ = nullptr;
   WakeTarget* wake_target_ = nullptr;
   Napi::FunctionReference on_complete_;
+  std::vector<Operation*> submit_batch_;  // Submit's scratch space
   uint32_t in_flight_ = 0;
   bool released_ = false;
 };

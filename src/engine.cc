@@ -35,15 +35,56 @@ static uint32_t RouteHash(const std::string& key) {
   return hash;
 }
 
-void Engine::Submit(Operation* op) {
-  size_t index = 0;
-  if (threads_.size() > 1 && !op->keys.empty()) index = RouteHash(op->keys[0]) % threads_.size();
-  threads_[index]->Enqueue(op);
+void Engine::Submit(std::vector<Operation*>& ops) {
+  size_t n = threads_.size();
+  if (n == 1) {
+    threads_[0]->Enqueue(ops);
+    return;
+  }
+  // Per-thread runs, in submission order: a key always goes to the same thread, so operations
+  // on one key stay in order; a whole-client operation lands after everything submitted before
+  // it, on every thread; a multi-key operation is split into one part per thread.
+  routed_.resize(n);
+  for (Operation* op : ops) {
+    if (ForEveryThread(op->code)) {
+      op->remaining.store(static_cast<int>(n));
+      for (auto& run : routed_) run.push_back(op);
+    } else if (op->items.size() <= 1) {
+      size_t index = op->items.empty() ? 0 : RouteHash(op->items[0].key) % n;
+      routed_[index].push_back(op);
+    } else {
+      Split(op, n);
+    }
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (!routed_[i].empty()) threads_[i]->Enqueue(routed_[i]);
+    routed_[i].clear();
+  }
 }
 
-void Engine::SubmitToAll(Operation* op) {
-  op->remaining.store(static_cast<int>(threads_.size()));
-  for (auto& thread : threads_) thread->Enqueue(op);
+void Engine::Split(Operation* op, size_t n) {
+  std::vector<Operation*> parts(n, nullptr);
+  int count = 0;
+  for (uint32_t i = 0; i < op->items.size(); i++) {
+    size_t index = RouteHash(op->items[i].key) % n;
+    Operation*& part = parts[index];
+    if (part == nullptr) {
+      part = new Operation();
+      part->id = op->id;
+      part->code = op->code;
+      part->want_cas = op->want_cas;
+      part->multi = true;
+      part->number = op->number;
+      part->parent = op;
+      count++;
+    }
+    part->items.push_back(std::move(op->items[i]));
+    part->origin.push_back(i);
+  }
+  op->remaining.store(count);
+  for (size_t i = 0; i < n; i++) {
+    if (parts[i] != nullptr) routed_[i].push_back(parts[i]);
+  }
 }
 
 void Engine::Complete(std::vector<Operation*>& done) {
@@ -51,6 +92,18 @@ void Engine::Complete(std::vector<Operation*>& done) {
   {
     std::lock_guard<std::mutex> lock(done_mutex_);
     for (Operation* op : done) {
+      if (op->parent != nullptr) {
+        // A part of a split operation: its items go back where they came from.
+        Operation* parent = op->parent;
+        for (size_t i = 0; i < op->items.size(); i++) parent->items[op->origin[i]] = std::move(op->items[i]);
+        if (!IsSoftResult(op->rc) && IsSoftResult(parent->rc)) {
+          parent->rc = op->rc;
+          parent->error = std::move(op->error);
+          parent->server = std::move(op->server);
+        }
+        delete op;
+        op = parent;
+      }
       if (op->remaining.fetch_sub(1) == 1) done_.push_back(op);
     }
     if (!done_.empty() && !wake_pending_) wake = wake_pending_ = true;

@@ -26,12 +26,11 @@ class Engine {
   // `wake` is called from I/O threads when completions are waiting and no wake is pending.
   void Start(std::function<void()> wake);
 
-  // Routes by key so that operations on one key run in order on one thread.
-  void Submit(Operation* op);
-  // For whole-client operations: every thread runs `op`; the last one completes it.
-  void SubmitToAll(Operation* op);
+  // Routes each operation by key so that operations on one key run in order on one thread;
+  // Close and Disconnect go to every thread. JS thread only.
+  void Submit(std::vector<Operation*>& ops);
 
-  // Called by I/O threads.
+  // Called by I/O threads: hands finished operations (or parts of them) to the JS thread.
   void Complete(std::vector<Operation*>& done);
 
   // JS thread: takes everything completed so far.
@@ -40,13 +39,17 @@ class Engine {
   // Stops and joins the threads, completing nothing further. Idempotent.
   void Shutdown();
 
-  const memcached_st* master() const { return master_; }
+  // Only for pure computations on the JS thread (hashing): the master never does I/O.
+  memcached_st* master() { return master_; }
   size_t threads() const { return threads_.size(); }
 
  private:
+  void Split(Operation* op, size_t threads);
+
   memcached_st* master_;
   std::vector<std::unique_ptr<IoThread>> threads_;
   std::function<void()> wake_;
+  std::vector<std::vector<Operation*>> routed_;  // Submit's scratch space
 
   std::mutex done_mutex_;
   std::vector<Operation*> done_;

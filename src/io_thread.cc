@@ -1,9 +1,16 @@
 #include "io_thread.h"
 
+#include <algorithm>
 #include <string_view>
-#include <unordered_map>
 
 #include "engine.h"
+
+#ifndef LIBMEMCACHED_SYSTEM
+// Reads exactly one reply from `instance`, in order. Internal to libmemcached (src/libmemcached/
+// response.h), linked from the bundled static library; distributions' shared libraries do not
+// export it, so a system build writes without pipelining.
+memcached_return_t memcached_read_one_response(memcached_instance_st* instance, memcached_result_st* result);
+#endif
 
 namespace lmc {
 
@@ -27,17 +34,32 @@ StoreFn StoreFunction(OpCode code) {
   }
 }
 
+// A pipelined chunk stays below libmemcached's IO watermarks (500 replies outstanding, 66560
+// bytes sent before a read): past them its purge reads and throws replies away.
+constexpr size_t kChunkReplies = 400;
+constexpr size_t kChunkBytes = 60000;
+constexpr size_t kRequestOverhead = 64;  // command, flags, lengths, CRLFs
+
 }  // namespace
 
 IoThread::IoThread(Engine* engine, memcached_st* handle) : engine_(engine), handle_(handle) {
   memcached_result_create(handle_, &result_);
+#ifndef LIBMEMCACHED_SYSTEM
+  // Sets and deletes are written without waiting for their replies, which RunWrites then reads
+  // one by one. (UDP has no replies; libmemcached refuses buffering there.)
+  pipelining_ = !memcached_behavior_get(handle_, MEMCACHED_BEHAVIOR_USE_UDP) &&
+                memcached_behavior_get(handle_, MEMCACHED_BEHAVIOR_NOREPLY) == 0 &&
+                memcached_success(memcached_behavior_set(handle_, MEMCACHED_BEHAVIOR_BUFFER_REQUESTS, 1));
+#endif
 }
 
 IoThread::~IoThread() {
   Stop();
   // Left over only when the environment is torn down with work queued: nobody waits for it.
   for (Operation* op : queue_) {
-    if (op->remaining.fetch_sub(1) == 1) delete op;
+    Operation* whole = op->parent != nullptr ? op->parent : op;
+    if (op->parent != nullptr) delete op;
+    if (whole->remaining.fetch_sub(1) == 1) delete whole;
   }
   if (!closed_) {
     memcached_result_free(&result_);
@@ -47,16 +69,16 @@ IoThread::~IoThread() {
 
 void IoThread::Start() { thread_ = std::thread(&IoThread::Run, this); }
 
-void IoThread::Enqueue(Operation* op) {
+void IoThread::Enqueue(const std::vector<Operation*>& ops) {
   bool notify;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    queue_.push_back(op);
+    queue_.insert(queue_.end(), ops.begin(), ops.end());
     notify = idle_;
     idle_ = false;
   }
   // Only a sleeping thread needs the (comparatively costly) futex wake; a busy one will find
-  // the operation when it drains the queue after its current batch.
+  // the operations when it drains the queue after its current batch.
   if (notify) wake_.notify_one();
 }
 
@@ -92,10 +114,16 @@ void IoThread::Execute(std::vector<Operation*>& batch) {
   Operation** ops = batch.data();
   size_t n = batch.size();
   for (size_t i = 0; i < n;) {
-    if (IsRead(ops[i]->code)) {
+    OpCode code = ops[i]->code;
+    if (IsRead(code) || (pipelining_ && IsPipelined(code))) {
       size_t j = i + 1;
-      while (j < n && IsRead(ops[j]->code)) j++;
-      RunReads(ops + i, ops + j);
+      if (IsRead(code)) {
+        while (j < n && IsRead(ops[j]->code)) j++;
+        RunReads(ops + i, ops + j);
+      } else {
+        while (j < n && IsPipelined(ops[j]->code)) j++;
+        RunWrites(ops + i, ops + j);
+      }
       i = j;
     } else {
       RunOne(ops[i]);
@@ -104,131 +132,192 @@ void IoThread::Execute(std::vector<Operation*>& batch) {
   }
 }
 
-void IoThread::Fail(Operation* op, memcached_return_t rc) {
-  op->rc = rc;
-  if (IsSoftResult(rc)) return;
-  op->error = memcached_last_error_message(handle_);
-  if (!op->keys.empty() && !op->keys[0].empty()) {
-    memcached_return_t ignored;
-    const memcached_instance_st* server =
-        memcached_server_by_key(handle_, op->keys[0].data(), op->keys[0].size(), &ignored);
-    if (server != nullptr) {
-      op->server = std::string(memcached_server_name(server)) + ":" +
-                   std::to_string(memcached_server_port(server));
-    }
-  }
+std::string IoThread::ServerOf(const std::string& key) {
+  memcached_return_t ignored;
+  const memcached_instance_st* server = memcached_server_by_key(handle_, key.data(), key.size(), &ignored);
+  if (server == nullptr) return std::string();
+  return std::string(memcached_server_name(server)) + ":" + std::to_string(memcached_server_port(server));
 }
 
-// Every key of every read op goes into one memcached_mget: one `gets k1 k2 ...` line per server,
-// all servers in parallel. Duplicate keys are asked for once and fanned out to every waiter.
-void IoThread::RunReads(Operation** begin, Operation** end) {
-  struct Waiter {
-    Operation* op;
-    uint32_t index;
-  };
-  std::unordered_map<std::string_view, std::vector<Waiter>> waiters;
-  std::vector<const char*> keys;
-  std::vector<size_t> lengths;
-  for (Operation** it = begin; it != end; ++it) {
-    Operation* op = *it;
-    for (uint32_t i = 0; i < op->keys.size(); i++) {
-      const std::string& key = op->keys[i];
-      auto [slot, inserted] = waiters.try_emplace(std::string_view(key));
-      if (inserted) {
-        keys.push_back(key.data());
-        lengths.push_back(key.size());
-      }
-      slot->second.push_back({op, i});
-    }
+void IoThread::Fail(Operation* op, Item* item, memcached_return_t rc) {
+  if (item != nullptr) item->rc = rc;
+  if (IsSoftResult(rc)) {
+    if (!op->multi) op->rc = rc;
+    return;
   }
-  if (keys.empty()) return;
+  // The operation reports its first failure; a multi-key one also keeps each item's code.
+  if (!IsSoftResult(op->rc)) return;
+  op->rc = rc;
+  op->error = memcached_last_error_message(handle_);
+  if (item != nullptr && !item->key.empty()) op->server = ServerOf(item->key);
+}
 
-  memcached_return_t rc = memcached_mget(handle_, keys.data(), lengths.data(), keys.size());
+// Every key of a run of gets goes into one memcached_mget: one `gets k1 k2 ...` line per
+// server, all servers in parallel. A key asked for twice is sent once and fanned out to every
+// item waiting for it. Sorting (rather than a hash map) keeps this free of per-key allocations.
+void IoThread::RunReads(Operation** begin, Operation** end) {
+  std::vector<std::pair<Item*, Operation*>>& items = read_items_;
+  items.clear();
+  for (Operation** it = begin; it != end; ++it) {
+    for (Item& item : (*it)->items) items.emplace_back(&item, *it);
+  }
+  std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first->key < b.first->key; });
+  read_keys_.clear();
+  read_lengths_.clear();
+  for (size_t i = 0; i < items.size(); i++) {
+    if (i > 0 && items[i].first->key == items[i - 1].first->key) continue;
+    read_keys_.push_back(items[i].first->key.data());
+    read_lengths_.push_back(items[i].first->key.size());
+  }
+  if (read_keys_.empty()) return;
+
+  memcached_return_t rc = memcached_mget(handle_, read_keys_.data(), read_lengths_.data(), read_keys_.size());
   if (memcached_failed(rc)) {
-    for (Operation** it = begin; it != end; ++it) Fail(*it, rc);
+    for (auto& [item, op] : items) Fail(op, item, rc);
     return;
   }
   memcached_return_t fetch_rc;
   while (memcached_fetch_result(handle_, &result_, &fetch_rc) != nullptr) {
     std::string_view key(memcached_result_key_value(&result_), memcached_result_key_length(&result_));
-    auto slot = waiters.find(key);
-    if (slot == waiters.end()) continue;
+    auto first = std::lower_bound(items.begin(), items.end(), key,
+                                  [](const auto& entry, std::string_view k) { return entry.first->key < k; });
     // A stored empty value comes back as a NULL pointer with SUCCESS: hit or miss is decided by
     // the result's presence, never by the pointer.
     const char* data = memcached_result_value(&result_);
-    size_t length = memcached_result_length(&result_);
-    for (const Waiter& waiter : slot->second) {
-      waiter.op->hits.push_back({waiter.index, memcached_result_flags(&result_),
-                                 memcached_result_cas(&result_),
-                                 data != nullptr ? std::string(data, length) : std::string()});
+    size_t length = data != nullptr ? memcached_result_length(&result_) : 0;
+    for (auto it = first; it != items.end() && it->first->key == key; ++it) {
+      Item* item = it->first;
+      item->hit = true;
+      item->result.assign(data != nullptr ? data : "", length);
+      item->result_flags = memcached_result_flags(&result_);
+      item->result_cas = memcached_result_cas(&result_);
     }
   }
   if (fetch_rc != MEMCACHED_END && fetch_rc != MEMCACHED_NOTFOUND && fetch_rc != MEMCACHED_SUCCESS) {
-    // A server failed mid-fetch. Its keys are indistinguishable from misses in what came back,
-    // so every op still missing a key reports the error instead of a miss; ops that got all
-    // their keys are complete. The connection state is unknown: start afresh (as pylibmc does).
-    for (Operation** it = begin; it != end; ++it) {
-      if ((*it)->hits.size() < (*it)->keys.size()) Fail(*it, fetch_rc);
+    // A server failed mid-fetch. Its keys look like misses in what came back, so every item
+    // still without a value reports the error rather than a miss. The connection state is
+    // unknown: start afresh (as pylibmc does).
+    for (auto& [item, op] : items) {
+      if (!item->hit) Fail(op, item, fetch_rc);
     }
     memcached_quit(handle_);
   }
 }
 
+// Sets and deletes, pipelined: with BUFFER_REQUESTS, libmemcached queues each command without
+// waiting for its reply (returning MEMCACHED_BUFFERED); a chunk is then flushed to every server
+// at once and each reply read in order, so every caller still gets its own true answer.
+void IoThread::RunWrites(Operation** begin, Operation** end) {
+  chunk_.clear();
+  size_t chunk_bytes = 0;
+  for (Operation** it = begin; it != end; ++it) {
+    Operation* op = *it;
+    for (Item& item : op->items) {
+      size_t bytes = item.key.size() + item.value.size() + kRequestOverhead;
+      if (!chunk_.empty() && (chunk_.size() >= kChunkReplies || chunk_bytes + bytes > kChunkBytes)) {
+        DrainChunk();
+        chunk_bytes = 0;
+      }
+      memcached_return_t ignored;
+      const memcached_instance_st* server = memcached_server_by_key(handle_, item.key.data(), item.key.size(), &ignored);
+      memcached_return_t rc =
+          op->code == OpCode::Set
+              ? memcached_set(handle_, item.key.data(), item.key.size(), item.value.data(), item.value.size(),
+                              item.exptime, item.flags)
+              : memcached_delete(handle_, item.key.data(), item.key.size(), 0);
+      if (rc == MEMCACHED_BUFFERED) {
+        chunk_.push_back({&item, op, const_cast<memcached_instance_st*>(server)});
+        chunk_bytes += bytes;
+      } else {
+        Fail(op, &item, rc == MEMCACHED_DELETED || rc == MEMCACHED_STORED ? MEMCACHED_SUCCESS : rc);
+      }
+    }
+  }
+  if (!chunk_.empty()) DrainChunk();
+}
+
+void IoThread::DrainChunk() {
+#ifndef LIBMEMCACHED_SYSTEM
+  memcached_return_t flush_rc = memcached_flush_buffers(handle_);
+  for (const Pending& pending : chunk_) {
+    memcached_return_t rc;
+    if (pending.server == nullptr || memcached_server_response_count(pending.server) == 0) {
+      // The connection failed while flushing: its replies will never come.
+      rc = memcached_failed(flush_rc) ? flush_rc : MEMCACHED_CONNECTION_FAILURE;
+    } else {
+      rc = memcached_read_one_response(pending.server, &result_);
+      if (rc == MEMCACHED_STORED || rc == MEMCACHED_DELETED) rc = MEMCACHED_SUCCESS;
+    }
+    Fail(pending.op, pending.item, rc);
+  }
+#endif
+  chunk_.clear();
+}
+
 void IoThread::RunOne(Operation* op) {
-  const std::string* key = op->keys.empty() ? nullptr : &op->keys[0];
-  memcached_return_t rc = MEMCACHED_SUCCESS;
   switch (op->code) {
-    case OpCode::Get:
-      break;  // handled by RunReads
-    case OpCode::Set:
-    case OpCode::Add:
-    case OpCode::Replace:
-    case OpCode::Append:
-    case OpCode::Prepend:
-      rc = StoreFunction(op->code)(handle_, key->data(), key->size(), op->value.data(),
-                                   op->value.size(), op->exptime, op->flags);
-      break;
-    case OpCode::Cas:
-      rc = memcached_cas(handle_, key->data(), key->size(), op->value.data(), op->value.size(),
-                         op->exptime, op->flags, op->cas);
-      break;
-    case OpCode::Delete:
-      rc = memcached_delete(handle_, key->data(), key->size(), 0);
-      break;
-    case OpCode::Incr:
-      rc = memcached_increment(handle_, key->data(), key->size(), op->delta, &op->number);
-      break;
-    case OpCode::Decr:
-      rc = memcached_decrement(handle_, key->data(), key->size(), op->delta, &op->number);
-      break;
-    case OpCode::Touch:
-      rc = memcached_touch(handle_, key->data(), key->size(), op->exptime);
-      break;
     case OpCode::FlushAll:
-      rc = memcached_flush(handle_, op->exptime);
-      break;
+      Fail(op, nullptr, memcached_flush(handle_, op->items[0].exptime));
+      return;
     case OpCode::Stats:
       CollectStats(op);
       return;
     case OpCode::Disconnect:
       memcached_quit(handle_);
-      break;
+      return;
     case OpCode::Close:
       memcached_result_free(&result_);
       memcached_free(handle_);  // sends `quit` to every connected server
       handle_ = nullptr;
       closed_ = true;
+      return;
+    default:
       break;
   }
-  if (rc != MEMCACHED_SUCCESS) Fail(op, rc);
+  // Keyed operations not pipelined here, item by item (a multi-key add or incr, or every write
+  // when pipelining is off).
+  for (Item& item : op->items) {
+    const char* key = item.key.data();
+    size_t length = item.key.size();
+    memcached_return_t rc = MEMCACHED_SUCCESS;
+    switch (op->code) {
+      case OpCode::Set:
+      case OpCode::Add:
+      case OpCode::Replace:
+      case OpCode::Append:
+      case OpCode::Prepend:
+        rc = StoreFunction(op->code)(handle_, key, length, item.value.data(), item.value.size(), item.exptime,
+                                     item.flags);
+        break;
+      case OpCode::Cas:
+        rc = memcached_cas(handle_, key, length, item.value.data(), item.value.size(), item.exptime, item.flags,
+                           op->number);
+        break;
+      case OpCode::Delete:
+        rc = memcached_delete(handle_, key, length, 0);
+        break;
+      case OpCode::Incr:
+        rc = memcached_increment(handle_, key, length, op->number, &op->result_number);
+        break;
+      case OpCode::Decr:
+        rc = memcached_decrement(handle_, key, length, op->number, &op->result_number);
+        break;
+      case OpCode::Touch:
+        rc = memcached_touch(handle_, key, length, item.exptime);
+        break;
+      default:
+        break;  // Get: always handled by RunReads
+    }
+    Fail(op, &item, rc == MEMCACHED_DELETED || rc == MEMCACHED_STORED ? MEMCACHED_SUCCESS : rc);
+  }
 }
 
 void IoThread::CollectStats(Operation* op) {
   memcached_return_t rc;
-  memcached_stat_st* stats =
-      memcached_stat(handle_, op->arg.empty() ? nullptr : const_cast<char*>(op->arg.c_str()), &rc);
+  std::string& group = op->items[0].value;  // the stats group, or empty for the general stats
+  memcached_stat_st* stats = memcached_stat(handle_, group.empty() ? nullptr : group.data(), &rc);
   if (stats == nullptr) {
-    Fail(op, rc);
+    Fail(op, nullptr, rc);
     return;
   }
   uint32_t count = memcached_server_count(handle_);
@@ -251,7 +340,7 @@ void IoThread::CollectStats(Operation* op) {
     op->stats.emplace_back(std::move(name), std::move(entries));
   }
   memcached_stat_free(handle_, stats);
-  if (rc != MEMCACHED_SUCCESS) Fail(op, rc);
+  Fail(op, nullptr, rc);
 }
 
 }  // namespace lmc

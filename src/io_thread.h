@@ -28,7 +28,8 @@ class IoThread {
   IoThread& operator=(const IoThread&) = delete;
 
   void Start();
-  void Enqueue(Operation* op);
+  // Appends `ops` (in order) and wakes the thread if it sleeps.
+  void Enqueue(const std::vector<Operation*>& ops);
   // Asks the thread to finish what it has and exit, then waits for it.
   void Stop();
 
@@ -36,14 +37,31 @@ class IoThread {
   void Run();
   void Execute(std::vector<Operation*>& batch);
   void RunReads(Operation** begin, Operation** end);
+  void RunWrites(Operation** begin, Operation** end);
+  void DrainChunk();
   void RunOne(Operation* op);
-  void Fail(Operation* op, memcached_return_t rc);
   void CollectStats(Operation* op);
+  // Records `rc` for `item` (if any) and, when it is the operation's first failure, for `op`
+  // together with libmemcached's explanation and the server involved.
+  void Fail(Operation* op, Item* item, memcached_return_t rc);
+  std::string ServerOf(const std::string& key);
+
+  struct Pending {
+    Item* item;
+    Operation* op;
+    memcached_instance_st* server;
+  };
 
   Engine* engine_;
   memcached_st* handle_;
   memcached_result_st result_;
   std::thread thread_;
+  bool pipelining_ = false;
+  // Scratch space, kept to avoid reallocating per batch.
+  std::vector<std::pair<Item*, Operation*>> read_items_;
+  std::vector<const char*> read_keys_;
+  std::vector<size_t> read_lengths_;
+  std::vector<Pending> chunk_;  // written, replies not yet read
 
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -3,6 +3,10 @@
 // Everything an I/O thread needs is copied into the Operation on the JS thread, and everything
 // JavaScript needs is copied out of libmemcached on the I/O thread: the two threads never share
 // a napi value or a libmemcached buffer.
+//
+// An operation holds one item per key: one for get/set/delete/..., many for the multi-key
+// calls. An I/O thread coalesces the items of consecutive gets into one memcached_mget and
+// pipelines the items of consecutive sets and deletes, whatever operations they came in.
 #pragma once
 
 #include <libmemcached/memcached.h>
@@ -10,66 +14,78 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace lmc {
 
+// Mirrored by `OpCode` in lib/native.ts.
 enum class OpCode : uint8_t {
-  // Reads: consecutive reads in a thread's queue are coalesced into one memcached_mget.
-  Get,
-  // Writes, one round trip each.
-  Set,
-  Add,
-  Replace,
-  Append,
-  Prepend,
-  Cas,
-  Delete,
-  Incr,
-  Decr,
-  Touch,
+  Get = 0,
+  Set = 1,
+  Add = 2,
+  Replace = 3,
+  Append = 4,
+  Prepend = 5,
+  Cas = 6,
+  Delete = 7,
+  Incr = 8,
+  Decr = 9,
+  Touch = 10,
   // Whole-client operations.
-  FlushAll,
-  Stats,
-  Disconnect,
-  Close,
+  FlushAll = 11,
+  Stats = 12,
+  Disconnect = 13,
+  Close = 14,
 };
 
-inline bool IsRead(OpCode code) { return code == OpCode::Get; }
+constexpr uint8_t kOpCodeCount = 15;
 
-struct Hit {
-  uint32_t index;  // position of the key in Operation::keys
-  uint32_t flags;
-  uint64_t cas;
-  std::string value;
+inline bool IsRead(OpCode code) { return code == OpCode::Get; }
+inline bool IsPipelined(OpCode code) { return code == OpCode::Set || code == OpCode::Delete; }
+inline bool ForEveryThread(OpCode code) { return code == OpCode::Close || code == OpCode::Disconnect; }
+
+using StatsList = std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>>;
+
+struct Item {
+  // Inputs.
+  std::string key;
+  std::string value;  // Set...: the value; Stats: the stats group
+  uint32_t flags = 0;
+  time_t exptime = 0;
+
+  // Outputs.
+  memcached_return_t rc = MEMCACHED_SUCCESS;
+  bool hit = false;
+  uint32_t result_flags = 0;
+  uint64_t result_cas = 0;
+  std::string result;
 };
 
 struct Operation {
   uint32_t id = 0;  // the JS side's request id
   OpCode code = OpCode::Get;
+  bool want_cas = false;
+  bool multi = false;  // delivered item by item (getMulti, setMulti, deleteMulti)
+  std::vector<Item> items;
+  uint64_t number = 0;  // Cas: the token; Incr/Decr: the delta
 
-  // Inputs.
-  std::vector<std::string> keys;  // Get: one or more keys; others: keys[0]
-  std::string value;
-  uint32_t flags = 0;
-  time_t exptime = 0;
-  uint64_t cas = 0;
-  uint64_t delta = 0;
-  std::string arg;  // Stats: the stats group
-
-  // Outputs.
-  memcached_return_t rc = MEMCACHED_SUCCESS;
-  std::vector<Hit> hits;  // Get
-  uint64_t number = 0;    // Incr/Decr: the new value
-  std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>> stats;
-  std::string error;   // libmemcached's explanation when rc is a failure
+  // Outputs beyond the items'.
+  memcached_return_t rc = MEMCACHED_SUCCESS;  // single: the item's; multi: the first failure's
+  uint64_t result_number = 0;                 // Incr/Decr: the new value
+  StatsList stats;
+  std::string error;   // libmemcached's explanation of rc, when it is a failure
   std::string server;  // "host:port" of the server involved, when known
 
-  // Whole-client operations go to every I/O thread; the last one to finish completes it.
+  // Split operations: a whole-client operation runs on every I/O thread, a multi-key one is
+  // split into one part per thread. The parent completes when its last part does.
   std::atomic<int> remaining{1};
+  Operation* parent = nullptr;
+  std::vector<uint32_t> origin;  // a part's items' indexes in its parent
 };
 
-// Codes that are answers rather than failures: callers map them to true/false/miss.
+// Codes that are answers rather than failures: the TypeScript layer maps them to
+// true/false/miss. Mirrored by `isSoft` in lib/client.ts.
 bool IsSoftResult(memcached_return_t rc);
 
 }  // namespace lmc

@@ -1,0 +1,320 @@
+// npm run bench: this client against memjs, memcached and memcache-client on one local
+// memcached, in one run, plus a C program on the same static libmemcached as the ceiling.
+//
+// The machine is shared and noisy, so every workload runs in short windows that alternate
+// between the clients (in a rotating order), several rounds over; each client's figure is the
+// median of its windows, and ratios are taken between medians of the same run.
+//
+//   node bench/run.js [--rounds N] [--window MS] [--only NAME,NAME] [--json FILE]
+//
+// MEMCACHED_SERVERS=host:port uses that server instead of starting a private one.
+'use strict';
+const { execFileSync, spawn } = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+const path = require('node:path');
+const { monitorEventLoopDelay } = require('node:perf_hooks');
+
+const root = path.join(__dirname, '..');
+const args = process.argv.slice(2);
+const option = (name, fallback) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const ROUNDS = Number(option('rounds', 7));
+const WINDOW_MS = Number(option('window', 300));
+const ONLY = option('only', '').split(',').filter(Boolean);
+
+const VALUE = 'x'.repeat(100);
+const BIG = 'y'.repeat(256 * 1024);
+const KEYS = Array.from({ length: 1000 }, (_, i) => `bench:${i}`);
+
+// ---------------------------------------------------------------------------------------------
+// Servers
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port) {
+  for (let i = 0; i < 400; i++) {
+    const up = await new Promise((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+async function startMemcached() {
+  const port = await freePort();
+  const user = process.getuid && process.getuid() === 0 ? ['-u', 'nobody'] : [];
+  const child = spawn('memcached', [...user, '-l', '127.0.0.1', '-p', String(port), '-U', '0', '-m', '256', '-c', '4096'], {
+    stdio: 'ignore',
+  });
+  await waitForPort(port);
+  return { host: '127.0.0.1', port, stop: () => child.kill() };
+}
+
+/** A server that accepts connections and never answers (in its own process). */
+async function startBlackhole() {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    ['-e', `require('net').createServer((s) => { s.pause(); }).listen(${port}, '127.0.0.1')`],
+    { stdio: 'ignore' },
+  );
+  await waitForPort(port);
+  return { host: '127.0.0.1', port, stop: () => child.kill() };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients, each behind the same small adapter
+
+const promisify = (fn) => new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v))));
+
+const CLIENTS = {
+  libmemcached(spec) {
+    const { Client } = require(root);
+    const c = new Client([spec]);
+    return {
+      get: (k) => c.get(k),
+      set: (k, v) => c.set(k, v),
+      getMulti: (keys) => c.getMulti(keys),
+      setMulti: (entries) => c.setMulti(Object.fromEntries(entries)),
+      close: () => c.close(),
+    };
+  },
+  memjs(spec) {
+    const memjs = require('memjs');
+    const c = memjs.Client.create(spec, { logger: { log() {} } });
+    return {
+      get: (k) => c.get(k).then((r) => r.value),
+      set: (k, v) => c.set(k, v, {}),
+      // memjs has no multi-get (memjs#105): the closest it offers is pipelined single gets.
+      getMulti: (keys) => Promise.all(keys.map((k) => c.get(k))),
+      setMulti: (entries) => Promise.all(entries.map(([k, v]) => c.set(k, v, {}))),
+      close: () => c.close(),
+    };
+  },
+  memcached(spec) {
+    const Memcached = require('memcached');
+    const c = new Memcached(spec, { retries: 0, timeout: 2000 });
+    return {
+      get: (k) => promisify((cb) => c.get(k, cb)),
+      set: (k, v) => promisify((cb) => c.set(k, v, 0, cb)),
+      getMulti: (keys) => promisify((cb) => c.getMulti(keys, cb)),
+      setMulti: (entries) => Promise.all(entries.map(([k, v]) => promisify((cb) => c.set(k, v, 0, cb)))),
+      close: () => c.end(),
+    };
+  },
+  'memcache-client'(spec) {
+    const { MemcacheClient } = require('memcache-client');
+    const c = new MemcacheClient({ server: spec, ignoreNotStored: true });
+    return {
+      get: (k) => c.get(k).then((r) => r && r.value),
+      set: (k, v) => c.set(k, v),
+      getMulti: (keys) => c.get(keys),
+      setMulti: (entries) => Promise.all(entries.map(([k, v]) => c.set(k, v))),
+      close: () => c.shutdown(),
+    };
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Workloads: each runs for `ms` and returns operations (or keys) per second
+
+async function inFlight(n, ms, op) {
+  let done = 0;
+  const deadline = performance.now() + ms;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: n }, async (_, w) => {
+      let i = w;
+      while (performance.now() < deadline) {
+        await op(i);
+        i += n;
+        done++;
+      }
+    }),
+  );
+  return done / ((performance.now() - t0) / 1000);
+}
+
+const MULTI = Array.from({ length: 10 }, (_, b) => KEYS.slice(b * 100, b * 100 + 100));
+const MULTI_ENTRIES = MULTI.map((keys) => keys.map((k) => [k, VALUE]));
+
+const WORKLOADS = [
+  { name: 'get, sequential (awaited)', unit: 'ops/s', raw: 'get', run: (c, ms) => inFlight(1, ms, (i) => c.get(KEYS[i % 1000])) },
+  { name: 'get, 64 in flight', unit: 'ops/s', raw: 'get', run: (c, ms) => inFlight(64, ms, (i) => c.get(KEYS[i % 1000])) },
+  { name: 'set 100 B, 64 in flight', unit: 'ops/s', raw: 'set', run: (c, ms) => inFlight(64, ms, (i) => c.set(KEYS[i % 1000], VALUE)) },
+  {
+    name: 'getMulti(100)',
+    unit: 'keys/s',
+    raw: 'mgetKeys',
+    run: async (c, ms) => 100 * (await inFlight(1, ms, (i) => c.getMulti(MULTI[i % 10]))),
+  },
+  {
+    name: 'setMulti(100)',
+    unit: 'keys/s',
+    raw: 'set',
+    run: async (c, ms) => 100 * (await inFlight(1, ms, (i) => c.setMulti(MULTI_ENTRIES[i % 10]))),
+  },
+  { name: 'get 256 KiB, sequential', unit: 'ops/s', raw: 'get256k', run: (c, ms) => inFlight(1, ms, () => c.get('bench:big')) },
+];
+
+// ---------------------------------------------------------------------------------------------
+
+function median(values) {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function buildRaw() {
+  const prefix = path.join(root, 'deps/.cache/install');
+  const out = path.join(root, 'build/bench-raw');
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  execFileSync('cc', [
+    '-O2',
+    '-o',
+    out,
+    path.join(__dirname, 'raw.c'),
+    `-I${prefix}/include`,
+    `${prefix}/lib/libmemcachedutil.a`,
+    `${prefix}/lib/libmemcached.a`,
+    `${prefix}/lib/libhashkit.a`,
+    '-lsasl2',
+    '-lstdc++',
+    '-lpthread',
+  ]);
+  return out;
+}
+
+async function eventLoopDelay(spec, blackholeSpec) {
+  const { Client } = require(root);
+  const client = new Client([spec]);
+  const hung = new Client([blackholeSpec]);
+  let stop = false;
+  const load = Promise.all(
+    Array.from({ length: 64 }, async (_, w) => {
+      for (let i = w; !stop; i += 64) await client.get(KEYS[i % 1000]);
+    }),
+  );
+  let hungOps = 0;
+  let hungErrors = 0;
+  const hanging = Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (!stop) {
+        hungOps++;
+        await hung.get('anything').catch(() => hungErrors++);
+      }
+    }),
+  );
+  const histogram = monitorEventLoopDelay({ resolution: 1 });
+  histogram.enable();
+  await new Promise((r) => setTimeout(r, 3000));
+  histogram.disable();
+  stop = true;
+  await load;
+  await hanging;
+  await client.close();
+  await hung.close();
+  return { p50: histogram.percentile(50) / 1e6, p99: histogram.percentile(99) / 1e6, max: histogram.max / 1e6, hungOps, hungErrors };
+}
+
+async function main() {
+  const own = process.env.MEMCACHED_SERVERS ? undefined : await startMemcached();
+  const spec = process.env.MEMCACHED_SERVERS ? process.env.MEMCACHED_SERVERS.split(',')[0] : `${own.host}:${own.port}`;
+  const [host, port] = spec.split(':');
+  const names = Object.keys(CLIENTS).filter((n) => ONLY.length === 0 || ONLY.includes(n));
+  const clients = Object.fromEntries(names.map((n) => [n, CLIENTS[n](spec)]));
+  const lib = require(root);
+  console.log(
+    `libmemcached ${lib.libmemcachedVersion} (${lib.linkage}), node ${process.version}, memcached at ${spec}; ` +
+      `${ROUNDS} rounds of ${WINDOW_MS} ms windows per client and workload, medians`,
+  );
+
+  for (const c of Object.values(clients)) {
+    for (const k of KEYS) await c.set(k, VALUE);
+    await c.set('bench:big', BIG);
+  }
+
+  let rawBinary;
+  try {
+    rawBinary = buildRaw();
+  } catch (error) {
+    console.log(`(raw C ceiling skipped: ${error.message.split('\n')[0]})`);
+  }
+
+  const results = {};
+  const raw = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const w of WORKLOADS) {
+      const order = names.slice(round % names.length).concat(names.slice(0, round % names.length));
+      for (const n of order) {
+        const v = await w.run(clients[n], WINDOW_MS);
+        ((results[w.name] ??= {})[n] ??= []).push(v);
+      }
+    }
+    if (rawBinary) raw.push(JSON.parse(execFileSync(rawBinary, [host, port, String(WINDOW_MS / 1000)], { encoding: 'utf8' })));
+    process.stdout.write(`round ${round + 1}/${ROUNDS}\r`);
+  }
+
+  const peers = names.filter((n) => n !== 'libmemcached');
+  const rows = [];
+  for (const w of WORKLOADS) {
+    const med = Object.fromEntries(names.map((n) => [n, median(results[w.name][n])]));
+    const bestPeer = peers.length ? peers.reduce((a, b) => (med[a] >= med[b] ? a : b)) : undefined;
+    const rawMed = raw.length ? median(raw.map((r) => r[w.raw])) : undefined;
+    rows.push({ workload: w.name, unit: w.unit, med, bestPeer, raw: rawMed });
+  }
+
+  const fmt = (v) => (v === undefined ? '—' : Math.round(v).toLocaleString('en-US'));
+  console.log('\n| workload | unit | ' + names.join(' | ') + ' | ratio to best peer | raw C (1 thread) |');
+  console.log('|---|---|' + names.map(() => '---:').join('|') + '|---:|---:|');
+  for (const r of rows) {
+    const ratio = r.bestPeer && r.med.libmemcached ? `${(r.med.libmemcached / r.med[r.bestPeer]).toFixed(2)}× (${r.bestPeer})` : '—';
+    console.log(`| ${r.workload} | ${r.unit} | ${names.map((n) => fmt(r.med[n])).join(' | ')} | ${ratio} | ${fmt(r.raw)} |`);
+  }
+  console.log(
+    '\nNotes: memjs has no multi-get, so its getMulti is Promise.all of 100 pipelined gets; the peers\' setMulti is ' +
+      'Promise.all of 100 sets (each pipelines its writes). raw C is one thread on one connection; its "set" is a ' +
+      'blocking memcached_set loop, the same for the set and setMulti rows.',
+  );
+
+  for (const c of Object.values(clients)) await c.close();
+
+  if (names.includes('libmemcached')) {
+    const blackhole = await startBlackhole();
+    const d = await eventLoopDelay(spec, `${blackhole.host}:${blackhole.port}`);
+    blackhole.stop();
+    console.log(
+      `\nEvent loop delay (monitorEventLoopDelay, 3 s) under 64 gets in flight plus 8 callers on a server that ` +
+        `accepts and never answers: p50 ${d.p50.toFixed(2)} ms, p99 ${d.p99.toFixed(2)} ms, max ${d.max.toFixed(2)} ms ` +
+        `(hung-server operations: ${d.hungOps}, all rejected: ${d.hungOps === d.hungErrors})`,
+    );
+    rows.push({ eventLoopDelay: d });
+  }
+  const json = option('json');
+  if (json) fs.writeFileSync(json, JSON.stringify(rows, null, 2));
+  if (own) own.stop();
+  // memcache-client and memcached keep timers alive after shutdown.
+  process.exit(0);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

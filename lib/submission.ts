@@ -1,0 +1,131 @@
+/**
+ * Operations queued during one turn of the event loop, handed to the addon in one call at the
+ * next microtask checkpoint: one lock and at most one thread wake per batch instead of per
+ * operation, and one contiguous run of gets (or sets) for the I/O thread to coalesce.
+ *
+ * Keys and small values are written straight into a reusable byte buffer (no per-operation
+ * Buffer); the addon copies everything out before `submit` returns.
+ */
+import { HEADER_WORDS, Header, IN_OBJECTS, MULTI, NativeClient, OpCode, WANT_CAS } from './native';
+
+/** Values larger than this travel as their own object: one copy instead of two. */
+const INLINE_VALUE_MAX = 16 * 1024;
+const INITIAL_HEADERS = 256;
+const INITIAL_BYTES = 64 * 1024;
+
+export type Bytes = string | Buffer;
+
+export class Submission {
+  #native: NativeClient;
+  #headers = new Uint32Array(INITIAL_HEADERS * HEADER_WORDS);
+  #bytes = Buffer.allocUnsafeSlow(INITIAL_BYTES);
+  #objects: unknown[] = [];
+  #words = 0;
+  #used = 0;
+  #scheduled = false;
+  readonly #flush = () => this.flush();
+
+  constructor(nativeClient: NativeClient) {
+    this.#native = nativeClient;
+  }
+
+  /** Queues a single-key (or key-less) operation. */
+  push(code: OpCode, id: number, number: bigint | number = 0, wantCas = false): number {
+    const h = this.#header();
+    const headers = this.#headers;
+    headers[h + Header.Code] = code | (wantCas ? WANT_CAS : 0);
+    headers[h + Header.Id] = id;
+    if (typeof number === 'bigint') {
+      headers[h + Header.NumberLow] = Number(number & 0xffffffffn);
+      headers[h + Header.NumberHigh] = Number(number >> 32n);
+    } else {
+      headers[h + Header.NumberLow] = number % 0x100000000;
+      headers[h + Header.NumberHigh] = Math.floor(number / 0x100000000);
+    }
+    return h;
+  }
+
+  /** Queues a multi-key operation; its `count` items must follow, through `item`. */
+  pushMulti(code: OpCode, id: number, count: number, number: bigint | number = 0): void {
+    const h = this.push(code, id, number);
+    this.#headers[h + Header.Code] |= MULTI;
+    this.#headers[h + Header.KeyLength] = count;
+  }
+
+  /**
+   * Writes the key (`prefix + key`, pylibmc's key_prefix: `keyBytes` is their total, already
+   * validated) and value of the operation whose header starts at `h`, or, with `h` undefined,
+   * of the next item of a multi-key operation.
+   */
+  item(h: number | undefined, prefix: Bytes | undefined, key: Bytes, keyBytes: number, value?: Bytes, flags = 0, exptime = 0): void {
+    const valueBytes = value === undefined ? 0 : typeof value === 'string' ? Buffer.byteLength(value) : value.length;
+    const inline = valueBytes <= INLINE_VALUE_MAX;
+    this.#reserve(keyBytes + (inline ? valueBytes : 0));
+    if (h === undefined) h = this.#header();
+    const headers = this.#headers;
+    headers[h + Header.KeyOffset] = this.#used;
+    headers[h + Header.KeyLength] = keyBytes;
+    if (prefix !== undefined) this.#write(prefix);
+    this.#write(key);
+    if (value === undefined || valueBytes === 0) {
+      headers[h + Header.ValueOffset] = 0;
+      headers[h + Header.ValueLength] = 0;
+    } else if (inline) {
+      headers[h + Header.ValueOffset] = this.#used;
+      headers[h + Header.ValueLength] = valueBytes;
+      this.#write(value);
+    } else {
+      headers[h + Header.ValueOffset] = IN_OBJECTS;
+      headers[h + Header.ValueLength] = this.#objects.length;
+      this.#objects.push(value);
+    }
+    headers[h + Header.Flags] = flags;
+    headers[h + Header.Exptime] = exptime;
+  }
+
+  /** Hands everything queued to the addon now. */
+  flush(): void {
+    this.#scheduled = false;
+    if (this.#words === 0) return;
+    const words = this.#words;
+    const objects = this.#objects;
+    this.#words = 0;
+    this.#used = 0;
+    this.#objects = [];
+    this.#native.submit(this.#headers, this.#bytes, words, objects);
+  }
+
+  /** Claims the next header, zeroed, and schedules a flush. */
+  #header(): number {
+    if (this.#words + HEADER_WORDS > this.#headers.length) {
+      const grown = new Uint32Array(this.#headers.length * 2);
+      grown.set(this.#headers);
+      this.#headers = grown;
+    }
+    const h = this.#words;
+    this.#words += HEADER_WORDS;
+    this.#headers.fill(0, h, h + HEADER_WORDS);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(this.#flush);
+    }
+    return h;
+  }
+
+  #write(data: Bytes): void {
+    if (typeof data === 'string') {
+      this.#used += this.#bytes.write(data, this.#used, 'utf8');
+    } else {
+      data.copy(this.#bytes, this.#used);
+      this.#used += data.length;
+    }
+  }
+
+  #reserve(bytes: number): void {
+    if (this.#used + bytes > this.#bytes.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(this.#bytes.length * 2, this.#used + bytes));
+      this.#bytes.copy(grown, 0, 0, this.#used);
+      this.#bytes = grown;
+    }
+  }
+}

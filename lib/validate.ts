@@ -1,0 +1,64 @@
+/**
+ * Numeric argument checks. pylibmc passes these to C unchecked, so -1 seconds silently becomes
+ * 136 years and a negative delta wraps; here every out-of-range value is a RangeError (and
+ * a value of the wrong type a TypeError) before any I/O.
+ */
+
+const UINT32_LIMIT = 2 ** 32;
+const UINT32_MAX = UINT32_LIMIT - 1;
+const UINT64_MAX = (1n << 64n) - 1n;
+
+/** Expiration: seconds (up to 30 days) or a Unix time, as memcached reads it; 0 = never. */
+export function checkTime(time: unknown, operation: string, name = 'time'): number {
+  if (time === undefined) return 0;
+  if (typeof time !== 'number') throw new TypeError(`${operation}: ${name} must be a number of seconds, got ${typeof time}`);
+  if (!Number.isInteger(time) || time < 0 || time >= UINT32_LIMIT) {
+    throw new RangeError(`${operation}: ${name} must be an integer from 0 to 2^32 - 1, got ${String(time)}`);
+  }
+  return time;
+}
+
+/**
+ * A counter delta: an integer from 0 to 2^32 - 1, as a number or a bigint. libmemcached's
+ * memcached_increment takes a 32-bit delta and would silently truncate a larger one (the
+ * counter itself is 64 bits wide).
+ */
+export function checkDelta(delta: unknown, operation: string): number {
+  if (delta === undefined) return 1;
+  if (typeof delta !== 'number' && typeof delta !== 'bigint') {
+    throw new TypeError(`${operation}: delta must be a number or a bigint, got ${typeof delta}`);
+  }
+  if ((typeof delta === 'number' && !Number.isInteger(delta)) || delta < 0 || delta > UINT32_MAX) {
+    throw new RangeError(`${operation}: delta must be an integer from 0 to 2^32 - 1, got ${String(delta)}`);
+  }
+  return Number(delta);
+}
+
+/**
+ * A CAS token as gets() returns it. 0 is never a real token, and libmemcached's text protocol
+ * sends a cas command without its token field for 0, desynchronising the connection.
+ */
+export function checkCasToken(cas: unknown, operation: string): bigint {
+  const token = typeof cas === 'number' && Number.isSafeInteger(cas) ? BigInt(cas) : cas;
+  if (typeof token !== 'bigint') throw new TypeError(`${operation}: cas must be a bigint token from gets(), got ${typeof cas}`);
+  if (token <= 0n || token > UINT64_MAX) throw new RangeError(`${operation}: cas token must be from 1 to 2^64 - 1, got ${token}`);
+  return token;
+}
+
+/** zlib level: -1 (zlib's default, 6) or 0 (no compression) to 9. */
+export function checkCompressLevel(level: unknown, operation: string): number {
+  if (level === undefined) return -1;
+  if (typeof level !== 'number' || !Number.isInteger(level) || level < -1 || level > 9) {
+    throw new RangeError(`${operation}: compressLevel must be an integer from -1 to 9, got ${String(level)}`);
+  }
+  return level;
+}
+
+/** Values at least this many bytes long are compressed; 0 = never. */
+export function checkMinCompressLen(length: unknown, operation: string): number {
+  if (length === undefined) return 0;
+  if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0) {
+    throw new RangeError(`${operation}: minCompressLen must be a non-negative integer, got ${String(length)}`);
+  }
+  return length;
+}
