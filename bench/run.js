@@ -5,7 +5,8 @@
 // between the clients (in a rotating order), several rounds over; each client's figure is the
 // median of its windows, and ratios are taken between medians of the same run.
 //
-//   node bench/run.js [--rounds N] [--window MS] [--only NAME,NAME] [--json FILE]
+//   node bench/run.js [--rounds N] [--window MS] [--only CLIENT,CLIENT] [--workloads TEXT] [--json FILE]
+//   (--workloads keeps the workloads whose name contains TEXT)
 //
 // MEMCACHED_SERVERS=host:port uses that server instead of starting a private one.
 'use strict';
@@ -24,6 +25,7 @@ const option = (name, fallback) => {
 const ROUNDS = Number(option('rounds', 7));
 const WINDOW_MS = Number(option('window', 300));
 const ONLY = option('only', '').split(',').filter(Boolean);
+const WORKLOAD_FILTER = option('workloads', '');
 
 const VALUE = 'x'.repeat(100);
 const BIG = 'y'.repeat(256 * 1024);
@@ -87,7 +89,7 @@ const promisify = (fn) => new Promise((resolve, reject) => fn((err, v) => (err ?
 const CLIENTS = {
   libmemcached(spec) {
     const { Client } = require(root);
-    const c = new Client([spec]);
+    const c = new Client([spec], process.env.LMC_CONNECTIONS ? { connections: Number(process.env.LMC_CONNECTIONS) } : {});
     return {
       get: (k) => c.get(k),
       set: (k, v) => c.set(k, v),
@@ -258,10 +260,11 @@ async function main() {
     console.log(`(raw C ceiling skipped: ${error.message.split('\n')[0]})`);
   }
 
+  const workloads = WORKLOADS.filter((w) => w.name.includes(WORKLOAD_FILTER));
   const results = {};
   const raw = [];
   for (let round = 0; round < ROUNDS; round++) {
-    for (const w of WORKLOADS) {
+    for (const w of workloads) {
       const order = names.slice(round % names.length).concat(names.slice(0, round % names.length));
       for (const n of order) {
         const v = await w.run(clients[n], WINDOW_MS);
@@ -274,7 +277,7 @@ async function main() {
 
   const peers = names.filter((n) => n !== 'libmemcached');
   const rows = [];
-  for (const w of WORKLOADS) {
+  for (const w of workloads) {
     const med = Object.fromEntries(names.map((n) => [n, median(results[w.name][n])]));
     const bestPeer = peers.length ? peers.reduce((a, b) => (med[a] >= med[b] ? a : b)) : undefined;
     const rawMed = raw.length ? median(raw.map((r) => r[w.raw])) : undefined;

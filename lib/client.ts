@@ -82,23 +82,30 @@ function isSoft(rc: number): boolean {
   );
 }
 
-/** What a completed operation reports to its waiter. */
-interface Outcome {
-  rc: number;
-  value: Buffer | undefined;
-  flags: number;
-  /** gets: CAS token; incr/decr: new value; stats: the raw list. */
-  result: unknown;
-  error: string | undefined;
-  server: string | undefined;
-}
+/**
+ * What a completed operation reports to its waiter, as positional arguments (no object per
+ * operation): the return code, the value read, its flags, the operation's result (gets: CAS
+ * token; incr/decr: new value; stats: the raw list), and for failures libmemcached's message and
+ * the server involved.
+ */
+type Done = (
+  rc: number,
+  value: Buffer | undefined,
+  flags: number,
+  result: unknown,
+  error: string | undefined,
+  server: string | undefined,
+) => void;
+
+/** The part of a completion a method's `interpret` needs. */
+type Interpret<T> = (rc: number, value: Buffer | undefined, flags: number, result: unknown) => T;
 
 interface Pending {
   code: OpCode;
   wantCas: boolean;
   /** Multi-key operations: called for each item, in key order, before `done`. */
   item?: (index: number, rc: number, value: Buffer | undefined, flags: number) => void;
-  done: (outcome: Outcome) => void;
+  done: Done;
 }
 
 type StoreCode = OpCode.Set | OpCode.Add | OpCode.Replace | OpCode.Append | OpCode.Prepend;
@@ -180,8 +187,8 @@ export class Client {
   get(key: Key): Promise<Value | undefined>;
   get<D>(key: Key, defaultValue: D): Promise<Value | D>;
   get(key: Key, defaultValue?: unknown): Promise<unknown> {
-    return this.#single('get', OpCode.Get, key, undefined, 0, 0, 0, false, (o) =>
-      o.value !== undefined ? decodeValue(o.value, o.flags) : defaultValue,
+    return this.#single('get', OpCode.Get, key, undefined, 0, 0, 0, false, (_rc, value, flags) =>
+      value !== undefined ? decodeValue(value, flags) : defaultValue,
     );
   }
 
@@ -204,8 +211,8 @@ export class Client {
 
   /** `[value, cas]` for `key`, or `[undefined, undefined]` on a miss. */
   gets(key: Key): Promise<[Value, bigint] | [undefined, undefined]> {
-    return this.#single('gets', OpCode.Get, key, undefined, 0, 0, 0, true, (o) =>
-      o.value !== undefined ? [decodeValue(o.value, o.flags), o.result as bigint] : [undefined, undefined],
+    return this.#single('gets', OpCode.Get, key, undefined, 0, 0, 0, true, (_rc, value, flags, cas) =>
+      value !== undefined ? [decodeValue(value, flags), cas as bigint] : [undefined, undefined],
     );
   }
 
@@ -251,9 +258,9 @@ export class Client {
     return this.#guard('cas', () => {
       const token = checkCasToken(cas, 'cas');
       const { exptime, encoded } = this.#prepareStore('cas', value, options);
-      return this.#single('cas', OpCode.Cas, key, encoded.bytes, encoded.flags, exptime, token, false, (o) => {
-        if (o.rc === RC.NOTFOUND) throw new NotFound(`cas(${keyText(key)}): MEMCACHED_NOTFOUND`);
-        return stored(o.rc);
+      return this.#single('cas', OpCode.Cas, key, encoded.bytes, encoded.flags, exptime, token, false, (rc) => {
+        if (rc === RC.NOTFOUND) throw new NotFound(`cas(${keyText(key)}): MEMCACHED_NOTFOUND`);
+        return stored(rc);
       });
     });
   }
@@ -290,7 +297,7 @@ export class Client {
 
   /** Deletes `key`; false when it had no value. */
   delete(key: Key): Promise<boolean> {
-    return this.#single('delete', OpCode.Delete, key, undefined, 0, 0, 0, false, (o) => o.rc === RC.SUCCESS);
+    return this.#single('delete', OpCode.Delete, key, undefined, 0, 0, 0, false, (rc) => rc === RC.SUCCESS);
   }
 
   /** Deletes every key; true only when every one of them was deleted. */
@@ -305,7 +312,7 @@ export class Client {
   touch(key: Key, time: number): Promise<boolean> {
     return this.#guard('touch', () => {
       const exptime = checkTime(time, 'touch');
-      return this.#single('touch', OpCode.Touch, key, undefined, 0, exptime, 0, false, (o) => o.rc === RC.SUCCESS);
+      return this.#single('touch', OpCode.Touch, key, undefined, 0, exptime, 0, false, (rc) => rc === RC.SUCCESS);
     });
   }
 
@@ -324,8 +331,8 @@ export class Client {
     if (group !== undefined && (typeof group !== 'string' || /[\s\u0000-\u001f]/.test(group) || group === '')) {
       return Promise.reject(new TypeError('getStats: group must be a non-empty string without spaces'));
     }
-    return this.#serverOp('getStats', OpCode.Stats, () => 0, group, (o) =>
-      (o.result as Array<[string, string[]]>).map(([name, flat]): ServerStats => {
+    return this.#serverOp('getStats', OpCode.Stats, () => 0, group, (_rc, _value, _flags, result) =>
+      (result as Array<[string, string[]]>).map(([name, flat]): ServerStats => {
         const stats: Record<string, string> = Object.create(null);
         for (let i = 0; i < flat.length; i += 2) stats[flat[i]] = flat[i + 1];
         return [name, stats];
@@ -393,7 +400,7 @@ export class Client {
     exptime: number,
     number: bigint | number,
     wantCas: boolean,
-    done: (o: Outcome) => void,
+    done: Done,
   ): void {
     const id = this.#newId();
     this.#pending.set(id, { code, wantCas, done });
@@ -424,20 +431,20 @@ export class Client {
     exptime: number,
     number: bigint | number,
     wantCas: boolean,
-    interpret: (o: Outcome) => T,
+    interpret: Interpret<T>,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (this.#closed) throw new ClientClosedError(operation);
       const keyBytes = checkKey(key, operation, 0, this.binary);
-      this.#push(code, key, keyBytes, value, flags, exptime, number, wantCas, (o) => {
-        if (!isSoft(o.rc)) {
-          reject(errorFromReturnCode(o.rc, operation, keyText(key), o.error, o.server));
+      this.#push(code, key, keyBytes, value, flags, exptime, number, wantCas, (rc, v, f, result, error, server) => {
+        if (!isSoft(rc)) {
+          reject(errorFromReturnCode(rc, operation, keyText(key), error, server));
           return;
         }
         try {
-          resolve(interpret(o));
-        } catch (error) {
-          reject(error);
+          resolve(interpret(rc, v, f, result));
+        } catch (failure) {
+          reject(failure);
         }
       });
     });
@@ -474,9 +481,9 @@ export class Client {
         code,
         wantCas: false,
         item: onItem(list),
-        done: (o) => {
-          if (isSoft(o.rc)) resolve();
-          else reject(errorFromReturnCode(o.rc, operation, undefined, o.error, o.server));
+        done: (rc, _value, _flags, _result, error, server) => {
+          if (isSoft(rc)) resolve();
+          else reject(errorFromReturnCode(rc, operation, undefined, error, server));
         },
       });
       this.#submission.pushMulti(code, id, list.length, number);
@@ -517,7 +524,7 @@ export class Client {
       const { exptime, encoded } = raw
         ? { exptime: 0, encoded: encodeValue(value, operation) }
         : this.#prepareStore(operation, value, options);
-      return this.#single(operation, code, key, encoded.bytes, encoded.flags, exptime, 0, false, (o) => stored(o.rc));
+      return this.#single(operation, code, key, encoded.bytes, encoded.flags, exptime, 0, false, (rc) => stored(rc));
     });
   }
 
@@ -550,9 +557,9 @@ export class Client {
   #counter(operation: string, code: OpCode.Incr | OpCode.Decr, key: Key, delta: unknown): Promise<number | bigint> {
     return this.#guard(operation, () => {
       const d = checkDelta(delta, operation);
-      return this.#single(operation, code, key, undefined, 0, 0, d, false, (o) => {
-        if (o.rc === RC.NOTFOUND) throw new NotFound(`${operation}(${keyText(key)}): MEMCACHED_NOTFOUND`);
-        return o.result as number | bigint;
+      return this.#single(operation, code, key, undefined, 0, 0, d, false, (rc, _value, _flags, result) => {
+        if (rc === RC.NOTFOUND) throw new NotFound(`${operation}(${keyText(key)}): MEMCACHED_NOTFOUND`);
+        return result as number | bigint;
       });
     });
   }
@@ -562,13 +569,13 @@ export class Client {
     code: OpCode.FlushAll | OpCode.Stats | OpCode.Disconnect,
     exptime: () => number,
     arg: string | undefined,
-    interpret: (o: Outcome) => T,
+    interpret: Interpret<T>,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (this.#closed) throw new ClientClosedError(operation);
-      this.#push(code, '', 0, arg, 0, exptime(), 0, false, (o) => {
-        if (!isSoft(o.rc)) reject(errorFromReturnCode(o.rc, operation, undefined, o.error, o.server));
-        else resolve(interpret(o));
+      this.#push(code, '', 0, arg, 0, exptime(), 0, false, (rc, value, flags, result, error, server) => {
+        if (!isSoft(rc)) reject(errorFromReturnCode(rc, operation, undefined, error, server));
+        else resolve(interpret(rc, value, flags, result));
       });
     });
   }
@@ -612,7 +619,7 @@ export class Client {
         error = extras[x++] as string;
         server = extras[x++] as string | undefined;
       }
-      pending.done({ rc, value, flags, result, error, server });
+      pending.done(rc, value, flags, result, error, server);
     }
   }
 }

@@ -123,7 +123,10 @@ Client::Client(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Client>(info) 
   engine_->Start([tsfn] { napi_call_threadsafe_function(tsfn, nullptr, napi_tsfn_nonblocking); });
 }
 
-Client::~Client() { Release(); }
+Client::~Client() {
+  Release();
+  for (Operation* op : free_operations_) delete op;
+}
 
 void Client::Release() {
   if (released_) return;
@@ -202,7 +205,7 @@ Napi::Value Client::Submit(const Napi::CallbackInfo& info) {
     while (h < end) {
       uint32_t code = h[kCode] & 0xff;
       if (code >= kOpCodeCount) throw Napi::RangeError::New(env, "submit: unknown operation");
-      auto op = std::make_unique<Operation>();
+      std::unique_ptr<Operation> op(NewOperation());
       op->code = static_cast<OpCode>(code);
       op->want_cas = (h[kCode] & kWantCas) != 0;
       op->multi = (h[kCode] & kMulti) != 0;
@@ -236,6 +239,33 @@ Napi::Value Client::Submit(const Napi::CallbackInfo& info) {
   in_flight_ += static_cast<uint32_t>(batch.size());
   engine_->Submit(batch);
   return env.Undefined();
+}
+
+// Operations are made and retired on the JS thread only, so a plain free list recycles them
+// (and their item vectors' capacity) without locking.
+Operation* Client::NewOperation() {
+  if (free_operations_.empty()) return new Operation();
+  Operation* op = free_operations_.back();
+  free_operations_.pop_back();
+  return op;
+}
+
+void Client::Retire(Operation* op) {
+  constexpr size_t kFreeOperationsMax = 1024;
+  if (free_operations_.size() >= kFreeOperationsMax || op->parent != nullptr) {
+    delete op;
+    return;
+  }
+  op->items.clear();
+  op->want_cas = op->multi = false;
+  op->number = op->result_number = 0;
+  op->rc = MEMCACHED_SUCCESS;
+  op->stats.clear();
+  op->error.clear();
+  op->server.clear();
+  op->remaining.store(1);
+  op->origin.clear();
+  free_operations_.push_back(op);
 }
 
 // hash(key) -> index of the server `key` maps to. Pure computation on the master handle,
@@ -299,7 +329,7 @@ void Client::Deliver(Napi::Env env) {
   };
 
   for (Operation* op : done) {
-    std::unique_ptr<Operation> owned(op);
+    Recycler recycle{this, op};
     bool soft = IsSoftResult(op->rc);
     if (op->multi) {
       *meta++ = op->id;

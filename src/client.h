@@ -31,6 +31,14 @@ class Client : public Napi::ObjectWrap<Client> {
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 
   void Deliver(Napi::Env env);
+  Operation* NewOperation();
+  void Retire(Operation* op);
+
+  struct Recycler {
+    Client* client;
+    Operation* op;
+    ~Recycler() { client->Retire(op); }
+  };
   void Release();
 
   static void CallJs(napi_env env, napi_value, void* context, void*);
@@ -42,6 +50,7 @@ class Client : public Napi::ObjectWrap<Client> {
   WakeTarget* wake_target_ = nullptr;
   Napi::FunctionReference on_complete_;
   std::vector<Operation*> submit_batch_;  // Submit's scratch space
+  std::vector<Operation*> free_operations_;
   uint32_t in_flight_ = 0;
   bool released_ = false;
 };
