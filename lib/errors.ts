@@ -82,48 +82,39 @@ export class MemcachedError extends Error {
   }
 }
 
-function errorClass(name: string, rc: number): typeof MemcachedError {
-  // A named class per return code, so `instanceof` and `err.name` read like pylibmc's.
-  const cls = {
-    [name]: class extends MemcachedError {
-      static override readonly retcode: number = rc;
-    },
-  }[name];
-  return cls;
-}
-
-export const Failure = errorClass('Failure', 1);
-export const HostLookupError = errorClass('HostLookupError', 2);
-export const ConnectionError = errorClass('ConnectionError', 3);
-export const ConnectionBindError = errorClass('ConnectionBindError', 4);
-export const WriteError = errorClass('WriteError', 5);
-export const ReadError = errorClass('ReadError', 6);
-export const UnknownReadFailure = errorClass('UnknownReadFailure', 7);
-export const ProtocolError = errorClass('ProtocolError', 8);
-export const ClientError = errorClass('ClientError', 9);
-export const ServerError = errorClass('ServerError', 10);
+// One class per return code, so that `instanceof`, `err.name` and types read like pylibmc's.
+export class Failure extends MemcachedError { static override readonly retcode: number = 1; }
+export class HostLookupError extends MemcachedError { static override readonly retcode: number = 2; }
+export class ConnectionError extends MemcachedError { static override readonly retcode: number = 3; }
+export class ConnectionBindError extends MemcachedError { static override readonly retcode: number = 4; }
+export class WriteError extends MemcachedError { static override readonly retcode: number = 5; }
+export class ReadError extends MemcachedError { static override readonly retcode: number = 6; }
+export class UnknownReadFailure extends MemcachedError { static override readonly retcode: number = 7; }
+export class ProtocolError extends MemcachedError { static override readonly retcode: number = 8; }
+export class ClientError extends MemcachedError { static override readonly retcode: number = 9; }
+export class ServerError extends MemcachedError { static override readonly retcode: number = 10; }
 /** rc 11 is the server's `ERROR` reply; pylibmc keeps libmemcached's old name for it. */
-export const SocketCreateError = errorClass('SocketCreateError', 11);
-export const DataExists = errorClass('DataExists', 12);
-export const DataDoesNotExist = errorClass('DataDoesNotExist', 13);
-export const NotFound = errorClass('NotFound', 16);
-export const AllocationError = errorClass('AllocationError', 17);
-export const SomeErrors = errorClass('SomeErrors', 19);
-export const NoServers = errorClass('NoServers', 20);
-export const UnixSocketError = errorClass('UnixSocketError', 27);
-export const NotSupportedError = errorClass('NotSupportedError', 28);
-export const FetchNotFinished = errorClass('FetchNotFinished', 30);
+export class SocketCreateError extends MemcachedError { static override readonly retcode: number = 11; }
+export class DataExists extends MemcachedError { static override readonly retcode: number = 12; }
+export class DataDoesNotExist extends MemcachedError { static override readonly retcode: number = 13; }
+export class NotFound extends MemcachedError { static override readonly retcode: number = 16; }
+export class AllocationError extends MemcachedError { static override readonly retcode: number = 17; }
+export class SomeErrors extends MemcachedError { static override readonly retcode: number = 19; }
+export class NoServers extends MemcachedError { static override readonly retcode: number = 20; }
+export class UnixSocketError extends MemcachedError { static override readonly retcode: number = 27; }
+export class NotSupportedError extends MemcachedError { static override readonly retcode: number = 28; }
+export class FetchNotFinished extends MemcachedError { static override readonly retcode: number = 30; }
 /** Not in pylibmc (which raises its base Error for rc 31). */
-export const TimeoutError = errorClass('TimeoutError', 31);
-export const BadKeyProvided = errorClass('BadKeyProvided', 33);
-export const InvalidHostProtocolError = errorClass('InvalidHostProtocolError', 34);
-export const ServerDead = errorClass('ServerDead', 35);
-export const UnknownStatKey = errorClass('UnknownStatKey', 36);
-export const TooBig = errorClass('TooBig', 37);
-export const InvalidArguments = errorClass('InvalidArguments', 38);
+export class TimeoutError extends MemcachedError { static override readonly retcode: number = 31; }
+export class BadKeyProvided extends MemcachedError { static override readonly retcode: number = 33; }
+export class InvalidHostProtocolError extends MemcachedError { static override readonly retcode: number = 34; }
+export class ServerDead extends MemcachedError { static override readonly retcode: number = 35; }
+export class UnknownStatKey extends MemcachedError { static override readonly retcode: number = 36; }
+export class TooBig extends MemcachedError { static override readonly retcode: number = 37; }
+export class InvalidArguments extends MemcachedError { static override readonly retcode: number = 38; }
 /** Not in pylibmc (which raises its base Error for rc 41). */
-export const AuthFailure = errorClass('AuthFailure', 41);
-export const ServerDown = errorClass('ServerDown', 47);
+export class AuthFailure extends MemcachedError { static override readonly retcode: number = 41; }
+export class ServerDown extends MemcachedError { static override readonly retcode: number = 47; }
 
 const BY_RC = new Map<number, typeof MemcachedError>(
   [

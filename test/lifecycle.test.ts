@@ -1,0 +1,219 @@
+/**
+ * The process never crashes or hangs because of a client: idle clients let the process exit
+ * and can be collected, busy ones keep it alive until their work settles, worker threads and
+ * process exit tear clients down safely, and a server that never answers costs a bounded wait.
+ *
+ * Scenarios that end a process run in a child process (loading the built package), so that a
+ * crash shows up as a signal rather than taking jest down.
+ */
+import { spawn } from 'node:child_process';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { Client, TimeoutError } from '../lib';
+import { MemcachedServer, startMemcached } from './harness/memcached';
+
+const root = path.join(__dirname, '..');
+
+let server: MemcachedServer;
+let blackhole: net.Server;
+let blackholeSpec: string;
+const sockets = new Set<net.Socket>();
+
+beforeAll(async () => {
+  server = await startMemcached();
+  // Accepts connections and never answers.
+  blackhole = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.pause();
+  });
+  await new Promise<void>((resolve) => blackhole.listen(0, '127.0.0.1', resolve));
+  blackholeSpec = `127.0.0.1:${(blackhole.address() as net.AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  for (const socket of sockets) socket.destroy();
+  await new Promise((resolve) => blackhole.close(resolve));
+  await server?.stop();
+});
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+function runScript(script: string, args: string[] = [], timeoutMs = 20_000): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const start = Date.now();
+    const child = spawn(process.execPath, [...args, '-e', script], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`child did not exit within ${timeoutMs} ms; stdout: ${stdout}; stderr: ${stderr}`));
+    }, timeoutMs);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - start });
+    });
+  });
+}
+
+test('an idle client does not keep the process alive', async () => {
+  const run = await runScript(`
+    const { Client } = require('.');
+    const mc = new Client(['${server.spec}']);
+    mc.set('idle', 'v').then(() => mc.get('idle')).then((v) => console.log('got', v));
+  `);
+  expect(run.signal).toBeNull();
+  expect(run.code).toBe(0);
+  expect(run.stdout).toContain('got v');
+});
+
+test('a client with work in flight keeps the process alive until it settles', async () => {
+  // The only thing pending is a get on a server that never answers: the process must wait
+  // for it (about the 1 s default timeout) and see it reject, not exit silently.
+  const run = await runScript(`
+    const { Client } = require('.');
+    const mc = new Client(['${blackholeSpec}']);
+    mc.get('k').then(() => console.log('resolved'), (e) => console.log('rejected', e.name, e.code));
+  `);
+  expect(run.code).toBe(0);
+  expect(run.stdout).toContain('rejected TimeoutError MEMCACHED_TIMEOUT');
+});
+
+test('process.exit() with operations in flight does not crash', async () => {
+  const run = await runScript(`
+    const { Client } = require('.');
+    const mc = new Client(['${blackholeSpec}']);
+    const live = new Client(['${server.spec}']);
+    for (let i = 0; i < 100; i++) { mc.get('k' + i).catch(() => {}); live.set('k' + i, 'v').catch(() => {}); }
+    setTimeout(() => process.exit(7), 50);
+  `);
+  expect(run.signal).toBeNull();
+  expect(run.code).toBe(7);
+});
+
+test('an unused client is garbage-collected', async () => {
+  const run = await runScript(
+    `
+    const { Client } = require('.');
+    let collected = 0;
+    const registry = new FinalizationRegistry(() => collected++);
+    // Each client lives in a function of its own, so no frame of the loop below can hold it.
+    async function use(i) {
+      const mc = new Client(['${server.spec}']);
+      await mc.set('gc' + i, 'v');
+      registry.register(mc, i);
+    }
+    (async () => {
+      for (let i = 0; i < 20; i++) await use(i);
+      for (let i = 0; i < 20 && collected < 20; i++) {
+        global.gc();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      console.log('collected', collected);
+    })();
+  `,
+    ['--expose-gc'],
+  );
+  expect(run.code).toBe(0);
+  // All twenty were dropped without close(): their threads must be stopped and memory freed.
+  expect(run.stdout).toContain('collected 20');
+});
+
+test('close() waits for in-flight reads and writes of every kind', async () => {
+  const mc = new Client([server.spec], { connections: 2 });
+  const work = [
+    mc.setMulti({ a: '1', b: '2' }),
+    mc.getMulti(['a', 'b']),
+    ...Array.from({ length: 100 }, (_, i) => mc.set(`close:${i}`, 'v')),
+    ...Array.from({ length: 100 }, (_, i) => mc.get(`close:${i}`)),
+  ];
+  const closed = mc.close();
+  const settled = await Promise.allSettled(work);
+  await closed;
+  expect(settled.every((s) => s.status === 'fulfilled')).toBe(true);
+});
+
+test('close() during work on a hung server settles everything within the timeout', async () => {
+  const mc = new Client([blackholeSpec]);
+  const start = Date.now();
+  const work = Array.from({ length: 10 }, (_, i) => mc.get(`hung:${i}`));
+  await mc.close();
+  const settled = await Promise.allSettled(work);
+  expect(settled.every((s) => s.status === 'rejected')).toBe(true);
+  // One coalesced multi-get waits one poll timeout (1 s by default), not one per key.
+  expect(Date.now() - start).toBeLessThan(5000);
+});
+
+test('a server that never answers rejects with TimeoutError while other clients and the event loop carry on', async () => {
+  const hung = new Client([blackholeSpec]);
+  const live = new Client([server.spec]);
+  let ticks = 0;
+  const ticker = setInterval(() => ticks++, 10);
+  const pending = hung.get('never').catch((e: unknown) => e);
+  // While the hung get waits, the live client keeps working.
+  for (let i = 0; i < 20; i++) {
+    expect(await live.set(`alive:${i}`, 'v')).toBe(true);
+    expect(await live.get(`alive:${i}`)).toBe('v');
+  }
+  const error = await pending;
+  clearInterval(ticker);
+  expect(error).toBeInstanceOf(TimeoutError);
+  expect((error as TimeoutError).rc).toBe(31);
+  expect(ticks).toBeGreaterThan(20);
+  await hung.close();
+  await live.close();
+});
+
+describe('worker threads', () => {
+  const workerScript = (spec: string, close: boolean) => `
+    const { parentPort } = require('node:worker_threads');
+    const { Client } = require(${JSON.stringify(root)});
+    (async () => {
+      const mc = new Client([${JSON.stringify(spec)}]);
+      await mc.set('worker', 'from a worker');
+      const value = await mc.get('worker');
+      if (${close}) await mc.close();
+      parentPort.postMessage(value);
+    })();
+  `;
+
+  test.each([true, false])('a client works inside a worker, which exits cleanly (closed: %s)', async (close) => {
+    const worker = new Worker(workerScript(server.spec, close), { eval: true });
+    const message = await new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    expect(message).toBe('from a worker');
+    const code = await new Promise((resolve) => worker.once('exit', resolve));
+    expect(code).toBe(0);
+  });
+
+  test('terminating a worker with operations in flight does not crash the process', async () => {
+    const worker = new Worker(
+      `
+      const { parentPort } = require('node:worker_threads');
+      const { Client } = require(${JSON.stringify(root)});
+      const hung = new Client([${JSON.stringify(blackholeSpec)}]);
+      const live = new Client([${JSON.stringify(server.spec)}]);
+      for (let i = 0; i < 50; i++) { hung.get('k' + i).catch(() => {}); live.set('w' + i, 'v').catch(() => {}); }
+      parentPort.postMessage('busy');
+    `,
+      { eval: true },
+    );
+    await new Promise((resolve) => worker.once('message', resolve));
+    const code = await worker.terminate();
+    expect(code).toBe(1);
+    // The main thread is unharmed.
+    const mc = new Client([server.spec]);
+    expect(await mc.set('after-worker', 'ok')).toBe(true);
+    await mc.close();
+  });
+});
