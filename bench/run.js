@@ -12,9 +12,9 @@
 'use strict';
 const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 const path = require('node:path');
 const { monitorEventLoopDelay } = require('node:perf_hooks');
+const { freePort, startMemcached, waitForPort } = require('../scripts/local-memcached');
 
 const root = path.join(__dirname, '..');
 const args = process.argv.slice(2);
@@ -33,41 +33,6 @@ const KEYS = Array.from({ length: 1000 }, (_, i) => `bench:${i}`);
 
 // ---------------------------------------------------------------------------------------------
 // Servers
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port) {
-  for (let i = 0; i < 400; i++) {
-    const up = await new Promise((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (up) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
-
-async function startMemcached() {
-  const port = await freePort();
-  const user = process.getuid && process.getuid() === 0 ? ['-u', 'nobody'] : [];
-  const child = spawn('memcached', [...user, '-l', '127.0.0.1', '-p', String(port), '-U', '0', '-m', '256', '-c', '4096'], {
-    stdio: 'ignore',
-  });
-  await waitForPort(port);
-  return { host: '127.0.0.1', port, stop: () => child.kill() };
-}
 
 /** A server that accepts connections and never answers (in its own process). */
 async function startBlackhole() {
@@ -237,7 +202,7 @@ async function eventLoopDelay(spec, blackholeSpec) {
 }
 
 async function main() {
-  const own = process.env.MEMCACHED_SERVERS ? undefined : await startMemcached();
+  const own = process.env.MEMCACHED_SERVERS ? undefined : await startMemcached(['-m', '256', '-c', '4096']);
   const spec = process.env.MEMCACHED_SERVERS ? process.env.MEMCACHED_SERVERS.split(',')[0] : `${own.host}:${own.port}`;
   const [host, port] = spec.split(':');
   const names = Object.keys(CLIENTS).filter((n) => ONLY.length === 0 || ONLY.includes(n));

@@ -1,40 +1,11 @@
 // A short tour of the client. Uses $MEMCACHED_SERVERS when set (e.g. "127.0.0.1:11211"),
 // otherwise starts a private memcached on a free loopback port and stops it afterwards.
 'use strict';
-const { spawn } = require('node:child_process');
-const net = require('node:net');
 const lib = require('..');
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function startMemcached() {
-  const port = await freePort();
-  const user = process.getuid && process.getuid() === 0 ? ['-u', 'nobody'] : [];
-  const child = spawn('memcached', [...user, '-l', '127.0.0.1', '-p', String(port), '-U', '0', '-m', '16'], {
-    stdio: 'ignore',
-  });
-  for (let i = 0; i < 200; i++) {
-    const up = await new Promise((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
-      socket.once('error', () => resolve(false));
-    });
-    if (up) return { spec: `127.0.0.1:${port}`, stop: () => child.kill() };
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  child.kill();
-  throw new Error('memcached did not start');
-}
+const { startMemcached } = require('../scripts/local-memcached');
 
 async function main() {
-  const own = process.env.MEMCACHED_SERVERS ? undefined : await startMemcached();
+  const own = process.env.MEMCACHED_SERVERS ? undefined : await startMemcached(['-m', '16']);
   const servers = process.env.MEMCACHED_SERVERS || own.spec;
   console.log(`libmemcached ${lib.libmemcachedVersion} (${lib.linkage}), SASL ${lib.supportSasl}, servers: ${servers}`);
 
