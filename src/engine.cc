@@ -92,6 +92,7 @@ void Engine::Complete(std::vector<Operation*>& done) {
   {
     std::lock_guard<std::mutex> lock(done_mutex_);
     for (Operation* op : done) {
+      if (op == nullptr) continue;  // completed early (IoThread::Execute)
       if (op->parent != nullptr) {
         // A part of a split operation: its items go back where they came from.
         Operation* parent = op->parent;

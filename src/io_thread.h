@@ -66,6 +66,7 @@ class IoThread {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::vector<Operation*> queue_;
+  std::vector<Operation*> early_;  // a chunk of reads completed before the batch ends
   bool idle_ = false;
   bool stopping_ = false;
   bool closed_ = false;
