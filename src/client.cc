@@ -128,26 +128,20 @@ Client::~Client() {
   for (Operation* op : free_operations_) delete op;
 }
 
-void Client::Release() {
+// Stops the threads and drops the completion channel. From the env cleanup hook (a worker or
+// the process exiting) the hook is already being run, so it is not removed again; promises still
+// pending then have nobody left to observe them.
+void Client::Release(bool from_cleanup_hook) {
   if (released_) return;
   released_ = true;
-  napi_remove_env_cleanup_hook(Env(), OnEnvCleanup, this);
+  if (!from_cleanup_hook) napi_remove_env_cleanup_hook(Env(), OnEnvCleanup, this);
   engine_->Shutdown();  // joins the threads: no wake-up can follow
   wake_target_->client = nullptr;
   napi_release_threadsafe_function(tsfn_, napi_tsfn_abort);
   tsfn_ = nullptr;
 }
 
-void Client::OnEnvCleanup(void* data) {
-  Client* client = static_cast<Client*>(data);
-  // The env is going away (worker exit, process exit): stop the threads; promises still
-  // pending have nobody left to observe them.
-  client->released_ = true;
-  client->engine_->Shutdown();
-  client->wake_target_->client = nullptr;
-  napi_release_threadsafe_function(client->tsfn_, napi_tsfn_abort);
-  client->tsfn_ = nullptr;
-}
+void Client::OnEnvCleanup(void* data) { static_cast<Client*>(data)->Release(true); }
 
 void Client::FinalizeWakeTarget(napi_env, void* data, void*) { delete static_cast<WakeTarget*>(data); }
 

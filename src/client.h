@@ -39,7 +39,7 @@ class Client : public Napi::ObjectWrap<Client> {
     Operation* op;
     ~Recycler() { client->Retire(op); }
   };
-  void Release();
+  void Release(bool from_cleanup_hook = false);
 
   static void CallJs(napi_env env, napi_value, void* context, void*);
   static void FinalizeWakeTarget(napi_env, void* data, void*);
