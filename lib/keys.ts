@@ -52,10 +52,3 @@ export function checkKey(key: unknown, operation: string, extra: number, binary:
   }
   return length;
 }
-
-/** Joins a key prefix and a key, keeping the key's type (Buffer stays Buffer). */
-export function prefixKey(prefix: Key | undefined, key: Key): Key {
-  if (prefix === undefined || prefix.length === 0) return key;
-  if (typeof prefix === 'string' && typeof key === 'string') return prefix + key;
-  return Buffer.concat([Buffer.from(prefix), Buffer.from(key)]);
-}

@@ -41,7 +41,6 @@ class Engine {
 
   // Only for pure computations on the JS thread (hashing): the master never does I/O.
   memcached_st* master() { return master_; }
-  size_t threads() const { return threads_.size(); }
 
  private:
   void Split(Operation* op, size_t threads);
