@@ -3,10 +3,10 @@
  *
  * Every argument is checked here, before anything is queued: a bad key or number rejects with
  * a typed error and causes no I/O. Methods never throw synchronously; they return a rejected
- * Promise instead. Multi-key methods queue one operation per key; the I/O thread turns a run
- * of gets into one multi-get, so getMulti costs one round trip per server.
+ * Promise instead. A multi-key method queues one multi-key operation; the I/O thread turns
+ * any run of gets (single or multi-key) into multi-gets and pipelines runs of sets and deletes.
  */
-import { ClientClosedError, MemcachedError, NotFound, errorFromReturnCode } from './errors';
+import { ClientClosedError, NotFound, errorFromReturnCode } from './errors';
 import { Key, checkKey, isKey } from './keys';
 import { META_WORDS, MULTI_RECORD, NO_VALUE, NativeClient, NativeConfig, OpCode, VALUE_IN_EXTRAS, native } from './native';
 import { ServerList, formatServer, parseServers } from './servers';
@@ -48,11 +48,7 @@ export interface IncrMultiOptions extends MultiOptions {
   delta?: number | bigint;
 }
 
-export interface CasOptions {
-  time?: number;
-  minCompressLen?: number;
-  compressLevel?: number;
-}
+export type CasOptions = StoreOptions;
 
 export type ServerStats = [server: string, stats: Record<string, string>];
 
@@ -123,11 +119,6 @@ function keyText(key: Key): string {
   return typeof key === 'string' ? key : key.toString('utf8');
 }
 
-function prefixLength(prefix: Key | undefined): number {
-  if (prefix === undefined) return 0;
-  return typeof prefix === 'string' ? Buffer.byteLength(prefix) : prefix.length;
-}
-
 /** Soft results of storage commands: not stored, exists, or (binary replace/append) missing. */
 function stored(rc: number): boolean {
   return rc === RC.SUCCESS || rc === RC.STORED;
@@ -146,7 +137,6 @@ export class Client {
   #onCompleteCallback: (meta: Uint32Array, slab: Buffer, extras: unknown[]) => void;
   #pending = new Map<number, Pending>();
   #nextId = 1;
-  #closed = false;
   #closing: Promise<void> | undefined;
   #compress: CompressOptions;
 
@@ -169,7 +159,7 @@ export class Client {
         [18 /* BINARY_PROTOCOL */, this.binary ? 1 : 0],
         [1 /* TCP_NODELAY */, 1],
         // libmemcached waits 5 s per operation on a server that stops answering and 4 s per
-        // connection attempt; a cache should give up sooner. (Configurable with behaviors.)
+        // connection attempt; a cache should give up sooner.
         [8 /* POLL_TIMEOUT, ms */, 1000],
         [14 /* CONNECT_TIMEOUT, ms */, 1000],
       ],
@@ -355,14 +345,13 @@ export class Client {
 
   /** A new client with the same configuration and its own connections and I/O threads. */
   clone(): Client {
-    if (this.#closed) throw new ClientClosedError('clone');
+    if (this.#closing) throw new ClientClosedError('clone');
     return new Client([...this.servers], this.options);
   }
 
   /** Waits for in-flight operations, then closes every connection and stops the I/O threads. */
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
-    this.#closed = true;
     this.#closing = new Promise<void>((resolve) => {
       const id = this.#newId();
       this.#pending.set(id, {
@@ -411,7 +400,7 @@ export class Client {
   /** Runs `start` so that any exception it throws becomes a rejection. */
   #guard<T>(operation: string, start: () => Promise<T>): Promise<T> {
     try {
-      if (this.#closed) throw new ClientClosedError(operation);
+      if (this.#closing) throw new ClientClosedError(operation);
       return start();
     } catch (error) {
       return Promise.reject(error);
@@ -434,7 +423,7 @@ export class Client {
     interpret: Interpret<T>,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      if (this.#closed) throw new ClientClosedError(operation);
+      if (this.#closing) throw new ClientClosedError(operation);
       const keyBytes = checkKey(key, operation, 0, this.binary);
       this.#push(code, key, keyBytes, value, flags, exptime, number, wantCas, (rc, v, f, result, error, server) => {
         if (!isSoft(rc)) {
@@ -464,7 +453,7 @@ export class Client {
     number: bigint | number = 0,
   ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      if (this.#closed) throw new ClientClosedError(operation);
+      if (this.#closing) throw new ClientClosedError(operation);
       if (keys === null || typeof keys !== 'object' || typeof (keys as Iterable<Key>)[Symbol.iterator] !== 'function') {
         throw new TypeError(`${operation}: keys must be an iterable of keys (an array, a Set, ...)`);
       }
@@ -499,11 +488,10 @@ export class Client {
     if (!isKey(prefix)) throw new TypeError(`${operation}: keyPrefix must be a string or a Buffer`);
     if (prefix.length === 0) return 0;
     // A prefix alone must be a valid key fragment: no forbidden bytes in the text protocol.
-    checkKey(prefix, `${operation} keyPrefix`, 0, this.binary);
-    return prefixLength(prefix);
+    return checkKey(prefix, `${operation} keyPrefix`, 0, this.binary);
   }
 
-  #prepareStore(operation: string, value: unknown, options: StoreOptions | CasOptions | number | undefined) {
+  #prepareStore(operation: string, value: unknown, options: StoreOptions | number | undefined) {
     const opts: StoreOptions = typeof options === 'number' ? { time: options } : (options ?? {});
     if (opts === null || typeof opts !== 'object') throw new TypeError(`${operation}: options must be an object or a number`);
     const exptime = checkTime(opts.time, operation);
@@ -572,7 +560,7 @@ export class Client {
     interpret: Interpret<T>,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      if (this.#closed) throw new ClientClosedError(operation);
+      if (this.#closing) throw new ClientClosedError(operation);
       this.#push(code, '', 0, arg, 0, exptime(), 0, false, (rc, value, flags, result, error, server) => {
         if (!isSoft(rc)) reject(errorFromReturnCode(rc, operation, undefined, error, server));
         else resolve(interpret(rc, value, flags, result));

@@ -5,7 +5,16 @@
 import { native } from './native';
 
 export { Client } from './client';
-export type { ClientOptions, Value } from './client';
+export type {
+  CasOptions,
+  ClientOptions,
+  IncrMultiOptions,
+  MultiOptions,
+  ServerStats,
+  StoreMultiOptions,
+  StoreOptions,
+  Value,
+} from './client';
 export * from './errors';
 export type { Key } from './keys';
 export type { ServerList } from './servers';
