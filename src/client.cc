@@ -41,57 +41,78 @@ constexpr uint32_t kMultiRecord = 0xfffffffdu;
 constexpr size_t kSlabValueMax = 4096;
 constexpr size_t kSlabMax = 256 * 1024;
 
-// Copies a string (as UTF-8) or a Buffer into `out`.
-void CopyBytes(napi_env env, napi_value value, std::string& out) {
+// Copies a string (as UTF-8) or a Buffer into `out`; false when `value` is neither.
+bool CopyBytes(napi_env env, napi_value value, std::string& out) {
   bool is_buffer = false;
   napi_is_buffer(env, value, &is_buffer);
   if (is_buffer) {
     void* data;
     size_t length;
-    napi_get_buffer_info(env, value, &data, &length);
+    if (napi_get_buffer_info(env, value, &data, &length) != napi_ok) return false;
     out.assign(static_cast<const char*>(data), length);
-    return;
+    return true;
   }
   size_t length;
-  if (napi_get_value_string_utf8(env, value, nullptr, 0, &length) != napi_ok) {
-    throw Napi::TypeError::New(env, "expected a string or a Buffer");
-  }
+  if (napi_get_value_string_utf8(env, value, nullptr, 0, &length) != napi_ok) return false;
   out.resize(length);
-  napi_get_value_string_utf8(env, value, out.data(), length + 1, &length);
+  return napi_get_value_string_utf8(env, value, out.data(), length + 1, &length) == napi_ok;
 }
 
-Napi::Value StatsToJs(Napi::Env env, const StatsList& stats) {
-  Napi::Array servers = Napi::Array::New(env, stats.size());
+// Both build JS values with the C API (see Deliver for why); a failed call yields nullptr.
+napi_value StatsToJs(napi_env env, const StatsList& stats) {
+  auto string = [env](const std::string& text) {
+    napi_value value = nullptr;
+    napi_create_string_utf8(env, text.data(), text.size(), &value);
+    return value;
+  };
+  napi_value servers = nullptr;
+  napi_create_array_with_length(env, stats.size(), &servers);
   for (uint32_t i = 0; i < stats.size(); i++) {
     const auto& [name, entries] = stats[i];
-    Napi::Array flat = Napi::Array::New(env, entries.size() * 2);
+    napi_value flat = nullptr;
+    napi_create_array_with_length(env, entries.size() * 2, &flat);
     for (uint32_t e = 0; e < entries.size(); e++) {
-      flat.Set(2 * e, Napi::String::New(env, entries[e].first));
-      flat.Set(2 * e + 1, Napi::String::New(env, entries[e].second));
+      napi_set_element(env, flat, 2 * e, string(entries[e].first));
+      napi_set_element(env, flat, 2 * e + 1, string(entries[e].second));
     }
-    Napi::Array pair = Napi::Array::New(env, 2);
-    pair.Set(0u, Napi::String::New(env, name));
-    pair.Set(1u, flat);
-    servers.Set(i, pair);
+    napi_value pair = nullptr;
+    napi_create_array_with_length(env, 2, &pair);
+    napi_set_element(env, pair, 0, string(name));
+    napi_set_element(env, pair, 1, flat);
+    napi_set_element(env, servers, i, pair);
   }
   return servers;
 }
 
-Napi::Value FromUint64(Napi::Env env, uint64_t value) {
+napi_value FromUint64(napi_env env, uint64_t number) {
   constexpr uint64_t kMaxSafeInteger = (1ull << 53) - 1;
-  if (value <= kMaxSafeInteger) return Napi::Number::New(env, static_cast<double>(value));
-  return Napi::BigInt::New(env, value);
+  napi_value value = nullptr;
+  if (number <= kMaxSafeInteger) {
+    napi_create_double(env, static_cast<double>(number), &value);
+  } else {
+    napi_create_bigint_uint64(env, number, &value);
+  }
+  return value;
 }
 
 }  // namespace
 
 Napi::Function Client::Define(Napi::Env env) {
-  return DefineClass(env, "Client",
-                     {
-                         InstanceMethod<&Client::Submit>("submit"),
-                         InstanceMethod<&Client::Hash>("hash"),
-                         InstanceMethod<&Client::Dispose>("dispose"),
-                     });
+  Napi::Function cls = DefineClass(env, "Client",
+                                   {
+                                       InstanceMethod<&Client::Hash>("hash"),
+                                       InstanceMethod<&Client::Dispose>("dispose"),
+                                   });
+  // submit is the one method JavaScript calls all the time, including while a worker is being
+  // terminated; node-addon-api's instance-method wrapper then fails to unwrap `this` and aborts
+  // the process on the C++ exception it makes of that. So it is a plain N-API callback.
+  napi_property_descriptor submit = {"submit", nullptr, SubmitCallback, nullptr, nullptr, nullptr,
+                                     napi_default_method, nullptr};
+  napi_value prototype;
+  if (napi_get_named_property(env, cls, "prototype", &prototype) == napi_ok) {
+    napi_define_properties(env, prototype, 1, &submit);
+  }
+  return cls;
 }
 
 // new Client(config, onComplete)
@@ -148,91 +169,127 @@ void Client::FinalizeWakeTarget(napi_env, void* data, void*) { delete static_cas
 void Client::CallJs(napi_env env, napi_value, void* context, void*) {
   if (env == nullptr) return;
   Client* client = static_cast<WakeTarget*>(context)->client;
-  if (client == nullptr) return;
-  try {
-    client->Deliver(Napi::Env(env));
-  } catch (const Napi::Error& error) {
-    // Left pending, Node reports it as an uncaught exception instead of terminating.
-    error.ThrowAsJavaScriptException();
-  }
+  if (client != nullptr) client->Deliver(env);
 }
 
 // submit(headers: Uint32Array, bytes: Buffer, words, objects: unknown[])
 // Copies every operation out of JavaScript memory before returning, so the caller may reuse
-// both buffers at once.
-Napi::Value Client::Submit(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (released_) throw Napi::Error::New(env, "client is closed");
-  Napi::Uint32Array headers = info[0].As<Napi::Uint32Array>();
-  Napi::Buffer<char> bytes = info[1].As<Napi::Buffer<char>>();
-  uint32_t count = info[2].As<Napi::Number>().Uint32Value() / kHeaderWords;  // header slots
-  Napi::Array objects = info[3].As<Napi::Array>();
-  if (static_cast<size_t>(count) * kHeaderWords > headers.ElementLength()) {
-    throw Napi::RangeError::New(env, "submit: header array too short");
+// both buffers at once. Written with the C API, and failures reported with napi_throw_error:
+// in a worker being terminated the calls may fail, and a C++ exception would then escape
+// node-addon-api's callback wrapper (its own rethrow fails too) and abort the process.
+napi_value Client::SubmitCallback(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_value self;
+  void* instance = nullptr;
+  if (napi_get_cb_info(env, info, &argc, argv, &self, nullptr) != napi_ok || argc < 4 ||
+      napi_unwrap(env, self, &instance) != napi_ok || instance == nullptr) {
+    return nullptr;
   }
-  const uint32_t* h = headers.Data();
-  const char* base = bytes.Data();
-  size_t base_length = bytes.Length();
+  return static_cast<Client*>(instance)->Submit(env, argv);
+}
 
-  auto copy = [&](uint32_t offset, uint32_t length, std::string& out) {
-    if (offset == kInObjects) {
-      CopyBytes(env, objects.Get(length), out);
-    } else {
-      if (static_cast<size_t>(offset) + length > base_length) {
-        throw Napi::RangeError::New(env, "submit: bytes out of range");
-      }
-      out.assign(base + offset, length);
-    }
+napi_value Client::Submit(napi_env env, napi_value* argv) {
+  auto fail = [env](const char* message) -> napi_value {
+    napi_throw_error(env, nullptr, message);  // may itself fail in a dying env: nothing to do then
+    return nullptr;
   };
+  if (released_) return fail("client is closed");
+  napi_typedarray_type type;
+  size_t header_count = 0;
+  void* header_data = nullptr;
+  void* bytes_data = nullptr;
+  size_t bytes_length = 0;
+  uint32_t words = 0;
+  if (napi_get_typedarray_info(env, argv[0], &type, &header_count, &header_data, nullptr, nullptr) != napi_ok ||
+      type != napi_uint32_array || napi_get_buffer_info(env, argv[1], &bytes_data, &bytes_length) != napi_ok ||
+      napi_get_value_uint32(env, argv[2], &words) != napi_ok) {
+    return fail("submit: bad arguments");
+  }
+  size_t count = words / kHeaderWords;  // header slots
+  if (count * kHeaderWords > header_count) return fail("submit: header array too short");
+  const uint32_t* h = static_cast<const uint32_t*>(header_data);
+  const char* base = static_cast<const char*>(bytes_data);
+  napi_value objects = argv[3];
 
-  auto read_item = [&](const uint32_t* w, Item& item) {
-    copy(w[kKeyOffset], w[kKeyLength], item.key);
-    if (w[kValueOffset] == kInObjects || w[kValueLength] > 0) copy(w[kValueOffset], w[kValueLength], item.value);
+  // Copies bytes from the byte buffer, or a string/Buffer from the objects array.
+  auto copy = [&](uint32_t offset, uint32_t length, std::string& out) -> bool {
+    if (offset != kInObjects) {
+      if (static_cast<size_t>(offset) + length > bytes_length) return false;
+      out.assign(base + offset, length);
+      return true;
+    }
+    napi_value value;
+    if (napi_get_element(env, objects, length, &value) != napi_ok) return false;
+    return CopyBytes(env, value, out);
+  };
+  auto read_item = [&](const uint32_t* w, Item& item) -> bool {
+    if (!copy(w[kKeyOffset], w[kKeyLength], item.key)) return false;
+    if ((w[kValueOffset] == kInObjects || w[kValueLength] > 0) && !copy(w[kValueOffset], w[kValueLength], item.value)) {
+      return false;
+    }
     item.flags = w[kFlags];
     item.exptime = static_cast<time_t>(w[kExptime]);
+    return true;
   };
 
   std::vector<Operation*>& batch = submit_batch_;
   batch.clear();
-  try {
-    const uint32_t* end = h + static_cast<size_t>(count) * kHeaderWords;
-    while (h < end) {
-      uint32_t code = h[kCode] & 0xff;
-      if (code >= kOpCodeCount) throw Napi::RangeError::New(env, "submit: unknown operation");
-      std::unique_ptr<Operation> op(NewOperation());
-      op->code = static_cast<OpCode>(code);
-      op->want_cas = (h[kCode] & kWantCas) != 0;
-      op->multi = (h[kCode] & kMulti) != 0;
-      op->id = h[kId];
-      op->number = static_cast<uint64_t>(h[kNumberHigh]) << 32 | h[kNumberLow];
-      if (op->multi) {
-        uint32_t items = h[kKeyLength];
-        if (items > static_cast<size_t>(end - h) / kHeaderWords - 1) {
-          throw Napi::RangeError::New(env, "submit: item headers out of range");
-        }
-        op->items.resize(items);
-        for (uint32_t i = 0; i < items; i++) read_item(h + (i + 1) * kHeaderWords, op->items[i]);
-        h += (items + 1) * kHeaderWords;
-      } else {
-        op->items.resize(1);
-        read_item(h, op->items[0]);
-        h += kHeaderWords;
-      }
-      batch.push_back(op.release());
-    }
-  } catch (...) {
-    for (Operation* op : batch) delete op;
+  auto abandon = [&](const char* message) {
+    for (Operation* op : batch) Retire(op);
     batch.clear();
-    throw;
+    return fail(message);
+  };
+  const uint32_t* end = h + count * kHeaderWords;
+  while (h < end) {
+    uint32_t code = h[kCode] & 0xff;
+    if (code >= kOpCodeCount) return abandon("submit: unknown operation");
+    Operation* op = NewOperation();
+    batch.push_back(op);
+    op->code = static_cast<OpCode>(code);
+    op->want_cas = (h[kCode] & kWantCas) != 0;
+    op->multi = (h[kCode] & kMulti) != 0;
+    op->id = h[kId];
+    op->number = static_cast<uint64_t>(h[kNumberHigh]) << 32 | h[kNumberLow];
+    uint32_t items = op->multi ? h[kKeyLength] : 1;
+    const uint32_t* first = op->multi ? h + kHeaderWords : h;
+    if (op->multi && items > static_cast<size_t>(end - h) / kHeaderWords - 1) {
+      return abandon("submit: item headers out of range");
+    }
+    op->items.resize(items);
+    for (uint32_t i = 0; i < items; i++) {
+      if (!read_item(first + i * kHeaderWords, op->items[i])) return abandon("submit: bytes out of range");
+    }
+    h += (op->multi ? items + 1 : 1) * kHeaderWords;
   }
-  if (batch.empty()) return env.Undefined();
+  if (batch.empty()) return nullptr;
   if (in_flight_ == 0) {
-    on_complete_.Ref();
+    napi_reference_ref(env, on_complete_, nullptr);
     napi_ref_threadsafe_function(env, tsfn_);
   }
   in_flight_ += static_cast<uint32_t>(batch.size());
   engine_->Submit(batch);
-  return env.Undefined();
+  return nullptr;
+}
+
+// hash(key) -> index of the server `key` maps to. Pure computation on the master handle,
+// which never does I/O, so it runs right here on the JS thread.
+Napi::Value Client::Hash(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  std::string key;  // a key the TypeScript layer has validated
+  if (info.Length() < 1 || !CopyBytes(env, info[0], key)) {
+    napi_throw_type_error(env, nullptr, "hash: expected a string or a Buffer");
+    return Napi::Value();
+  }
+  napi_value index = nullptr;
+  napi_create_uint32(env, memcached_generate_hash(engine_->master(), key.data(), key.size()), &index);
+  return Napi::Value(env, index);
+}
+
+// dispose(): after Close completed, joins the (exited) threads and drops the channel.
+Napi::Value Client::Dispose(const Napi::CallbackInfo& info) {
+  Release();
+  return Napi::Value();
 }
 
 // Operations are made and retired on the JS thread only, so a plain free list recycles them
@@ -262,21 +319,6 @@ void Client::Retire(Operation* op) {
   free_operations_.push_back(op);
 }
 
-// hash(key) -> index of the server `key` maps to. Pure computation on the master handle,
-// which never does I/O, so it runs right here on the JS thread.
-Napi::Value Client::Hash(const Napi::CallbackInfo& info) {
-  std::string key;
-  CopyBytes(info.Env(), info[0], key);  // a key the TypeScript layer has validated
-  uint32_t index = memcached_generate_hash(engine_->master(), key.data(), key.size());
-  return Napi::Number::New(info.Env(), index);
-}
-
-// dispose(): after Close completed, joins the (exited) threads and drops the channel.
-Napi::Value Client::Dispose(const Napi::CallbackInfo& info) {
-  Release();
-  return info.Env().Undefined();
-}
-
 // Calls onComplete(meta, slab, extras) once per wake-up:
 //   meta:   Uint32Array of records (see kMetaWords), in completion order
 //   slab:   the small values, back to back, in the order of their records
@@ -285,10 +327,15 @@ Napi::Value Client::Dispose(const Napi::CallbackInfo& info) {
 //           success: a number, or a BigInt beyond 2^53 - 1); the stats ([[name, [key, value,
 //           ...]], ...]; Stats success); and, last for its operation, libmemcached's message and
 //           the "host:port" or undefined (the operation's rc is a failure, not IsSoftResult).
-void Client::Deliver(Napi::Env env) {
+void Client::Deliver(napi_env env) {
   std::vector<Operation*> done = engine_->TakeCompleted();
   if (done.empty()) return;
-  Napi::HandleScope scope(env);
+  // Written with the C API, whose calls report failure instead of throwing: in a worker being
+  // terminated any of them may fail at any point, and node-addon-api's error path needs to run
+  // JavaScript to build its C++ exception, so it would abort the process. Here a failed call
+  // merely yields an empty value; a terminating env has nobody left to deliver to.
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
 
   size_t records = 0;
   size_t slab_size = 0;
@@ -300,13 +347,36 @@ void Client::Deliver(Napi::Env env) {
       }
     }
   }
-  Napi::ArrayBuffer meta_buffer = Napi::ArrayBuffer::New(env, records * kMetaWords * sizeof(uint32_t));
-  uint32_t* meta = static_cast<uint32_t*>(meta_buffer.Data());
-  Napi::Buffer<char> slab = Napi::Buffer<char>::New(env, slab_size);
-  char* slab_cursor = slab.Data();
+  void* meta_data = nullptr;
+  napi_value meta_buffer = nullptr;
+  napi_create_arraybuffer(env, records * kMetaWords * sizeof(uint32_t), &meta_data, &meta_buffer);
+  void* slab_data = nullptr;
+  napi_value slab = nullptr;
+  napi_create_buffer(env, slab_size, &slab_data, &slab);
+  napi_value extras = nullptr;
+  napi_create_array(env, &extras);
+  if (meta_data == nullptr || (slab_data == nullptr && slab_size > 0) || extras == nullptr) {
+    for (Operation* op : done) Retire(op);
+    napi_close_handle_scope(env, scope);
+    return;
+  }
+  uint32_t* meta = static_cast<uint32_t*>(meta_data);
+  char* slab_cursor = static_cast<char*>(slab_data);
   size_t slab_left = slab_size;
-  Napi::Array extras = Napi::Array::New(env);
   uint32_t extra = 0;
+  auto push = [&](napi_value value) { napi_set_element(env, extras, extra++, value); };
+  auto string = [&](const std::string& text) {
+    napi_value value = nullptr;
+    napi_create_string_utf8(env, text.data(), text.size(), &value);
+    return value;
+  };
+  auto bigint = [&](uint64_t number) {
+    napi_value value = nullptr;
+    napi_create_bigint_uint64(env, number, &value);
+    return value;
+  };
+  napi_value undefined;
+  napi_get_undefined(env, &undefined);
 
   // Writes an item's value length (and the value to the slab or extras).
   auto value = [&](const Item& item) -> uint32_t {
@@ -318,7 +388,9 @@ void Client::Deliver(Napi::Env env) {
       slab_left -= size;
       return static_cast<uint32_t>(size);
     }
-    extras.Set(extra++, Napi::Buffer<char>::Copy(env, item.result.data(), size));
+    napi_value buffer = nullptr;
+    napi_create_buffer_copy(env, size, item.result.data(), nullptr, &buffer);
+    push(buffer);
     return kValueInExtras;
   };
 
@@ -335,7 +407,7 @@ void Client::Deliver(Napi::Env env) {
         *meta++ = item.result_flags;
         *meta++ = value(item);
         *meta++ = 0;
-        if (op->want_cas && item.hit) extras.Set(extra++, Napi::BigInt::New(env, item.result_cas));
+        if (op->want_cas && item.hit) push(bigint(item.result_cas));
       }
     } else {
       const Item* item = op->items.empty() ? nullptr : &op->items[0];
@@ -343,29 +415,35 @@ void Client::Deliver(Napi::Env env) {
       *meta++ = op->rc;
       *meta++ = item != nullptr ? item->result_flags : 0;
       *meta++ = item != nullptr ? value(*item) : kNoValue;
-      if (op->want_cas && item != nullptr && item->hit) extras.Set(extra++, Napi::BigInt::New(env, item->result_cas));
+      if (op->want_cas && item != nullptr && item->hit) push(bigint(item->result_cas));
       if (soft && op->rc == MEMCACHED_SUCCESS && (op->code == OpCode::Incr || op->code == OpCode::Decr)) {
-        extras.Set(extra++, FromUint64(env, op->result_number));
+        push(FromUint64(env, op->result_number));
       }
-      if (soft && op->code == OpCode::Stats) extras.Set(extra++, StatsToJs(env, op->stats));
+      if (soft && op->code == OpCode::Stats) push(StatsToJs(env, op->stats));
     }
     if (!soft) {
-      extras.Set(extra++, Napi::String::New(env, op->error));
-      extras.Set(extra++, op->server.empty() ? env.Undefined() : Napi::String::New(env, op->server));
+      push(string(op->error));
+      push(op->server.empty() ? undefined : string(op->server));
     }
   }
 
   in_flight_ -= static_cast<uint32_t>(done.size());
-  Napi::Function callback = on_complete_.Value();
+  napi_value callback = nullptr;
+  if (!on_complete_.IsEmpty()) napi_get_reference_value(env, on_complete_, &callback);
   if (in_flight_ == 0) {
     // Idle again: let the process exit and the client be collected.
-    on_complete_.Unref();
+    napi_reference_unref(env, on_complete_, nullptr);
     if (tsfn_ != nullptr) napi_unref_threadsafe_function(env, tsfn_);
   }
-  if (!callback.IsEmpty()) {
-    Napi::Uint32Array meta_array = Napi::Uint32Array::New(env, records * kMetaWords, meta_buffer, 0);
-    callback.Call({meta_array, slab, extras});
+  napi_value meta_array = nullptr;
+  napi_create_typedarray(env, napi_uint32_array, records * kMetaWords, meta_buffer, 0, &meta_array);
+  if (callback != nullptr && meta_array != nullptr) {
+    napi_value argv[] = {meta_array, slab, extras};
+    napi_value ignored;
+    // An exception thrown by the callback stays pending: Node reports it as uncaught.
+    napi_call_function(env, undefined, callback, 3, argv, &ignored);
   }
+  napi_close_handle_scope(env, scope);
 }
 
 }  // namespace lmc

@@ -26,11 +26,12 @@ class Client : public Napi::ObjectWrap<Client> {
     Client* client;
   };
 
-  Napi::Value Submit(const Napi::CallbackInfo& info);
+  static napi_value SubmitCallback(napi_env env, napi_callback_info info);
+  napi_value Submit(napi_env env, napi_value* argv);
   Napi::Value Hash(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 
-  void Deliver(Napi::Env env);
+  void Deliver(napi_env env);
   Operation* NewOperation();
   void Retire(Operation* op);
 
