@@ -6,15 +6,22 @@
  * Promise instead. A multi-key method queues one multi-key operation; the I/O thread turns
  * any run of gets (single or multi-key) into multi-gets and pipelines runs of sets and deletes.
  */
-import { ClientClosedError, NotFound, errorFromReturnCode } from './errors';
+import { types } from 'node:util';
+import { CacheMiss, ClientClosedError, DeserializationError, NotFound, errorFromReturnCode } from './errors';
 import { Key, checkKey, isKey } from './keys';
 import { META_WORDS, MULTI_RECORD, NO_VALUE, NativeClient, NativeConfig, OpCode, VALUE_IN_EXTRAS, native } from './native';
 import { ServerList, formatServer, parseServers } from './servers';
 import { Submission } from './submission';
-import { checkCasToken, checkCompressLevel, checkDelta, checkMinCompressLen, checkTime } from './validate';
-import { CompressOptions, Encoded, Value, compress, decodeValue, encodeValue } from './values';
+import { checkCasToken, checkCompressLevel, checkDelta, checkMinCompressLen, checkNamespace, checkTime } from './validate';
+import { CompressOptions, Encoded, FLAG_ZLIB, compress, decodeValue, encodeValue, inflate } from './values';
 
-export type { Value };
+/** Turns a value into the bytes stored and their flags (pylibmc's `serialize`). */
+export type Serializer = (value: unknown) => [bytes: Buffer | Uint8Array, flags: number];
+/**
+ * Turns stored bytes (already inflated when flag 8 was set) and their flags back into a value
+ * (pylibmc's `deserialize`). Throw CacheMiss to make the read behave as a miss.
+ */
+export type Deserializer = (bytes: Buffer, flags: number) => unknown;
 
 export interface ClientOptions {
   /** The binary protocol (needed for SASL). Default false: libmemcached's text protocol is faster. */
@@ -28,6 +35,16 @@ export interface ClientOptions {
   minCompressLen?: number;
   /** Defaults for the same: zlib level, -1 (zlib's default) or 0..9. */
   compressLevel?: number;
+  /**
+   * libmemcached's namespace (pylibmc's `namespace` behavior): put in front of every key on the
+   * wire, by libmemcached, for every operation; results use the keys as given. Printable ASCII,
+   * up to 127 bytes; counted in the 250-byte key limit.
+   */
+  namespace?: string;
+  /** Replaces the default serializer (the `serialize` method) for this client. */
+  serialize?: Serializer;
+  /** Replaces the default deserializer (the `deserialize` method) for this client. */
+  deserialize?: Deserializer;
 }
 
 export interface StoreOptions {
@@ -124,6 +141,21 @@ function stored(rc: number): boolean {
   return rc === RC.SUCCESS || rc === RC.STORED;
 }
 
+/** A submission waiting for an earlier operation's value to be compressed (see #whenReady). */
+interface Gated {
+  ready: boolean;
+  submit: () => void;
+}
+
+/** An operation's values, encoded; a Promise while a large one is compressed off-thread. */
+type Prepared<T> = T | Promise<T>;
+
+// Not `instanceof Promise`: promises made by Node's own modules may come from another realm
+// (a vm context, a jest sandbox).
+function isPromise<T>(value: Prepared<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
 export class Client {
   /** The servers, normalised ('host:port[:weight]', 'udp:...', or a socket path). */
   readonly servers: readonly string[];
@@ -139,6 +171,14 @@ export class Client {
   #nextId = 1;
   #closing: Promise<void> | undefined;
   #compress: CompressOptions;
+  #namespaceLength: number;
+  // Set when serialize/deserialize are replaced (by an option or a subclass): the default
+  // serializer has a faster path that skips the [bytes, flags] array.
+  #customSerialize: boolean;
+  #customDeserialize: boolean;
+  // Operations issued after one whose value is still being compressed off-thread wait here, in
+  // issue order, so that a get issued after a set still sees that set.
+  #gate: Gated[] = [];
 
   constructor(servers: ServerList, options: ClientOptions = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
@@ -152,6 +192,16 @@ export class Client {
       minCompressLen: checkMinCompressLen(options.minCompressLen, 'Client'),
       compressLevel: checkCompressLevel(options.compressLevel, 'Client'),
     };
+    const namespace = checkNamespace(options.namespace, 'Client');
+    this.#namespaceLength = namespace?.length ?? 0;
+    for (const hook of ['serialize', 'deserialize'] as const) {
+      if (options[hook] !== undefined && typeof options[hook] !== 'function') throw new TypeError(`${hook} must be a function`);
+    }
+    // Options win over methods (a subclass's included); pylibmc likewise decides once, here.
+    if (options.serialize) this.serialize = options.serialize;
+    if (options.deserialize) this.deserialize = options.deserialize;
+    this.#customSerialize = this.serialize !== Client.prototype.serialize;
+    this.#customDeserialize = this.deserialize !== Client.prototype.deserialize;
     this.options = Object.freeze({ ...options });
     const config: NativeConfig = {
       servers: parsed,
@@ -163,6 +213,7 @@ export class Client {
         [8 /* POLL_TIMEOUT, ms */, 1000],
         [14 /* CONNECT_TIMEOUT, ms */, 1000],
       ],
+      namespace,
       connections,
     };
     this.servers = Object.freeze(parsed.map(formatServer));
@@ -171,14 +222,35 @@ export class Client {
     this.#submission = new Submission(this.#native);
   }
 
+  // Serialization -----------------------------------------------------------------------------
+
+  /**
+   * Turns a value into `[bytes, flags]` for storage, in pylibmc's wire format (see the README).
+   * Override it in a subclass, or pass the `serialize` option, to store values your own way;
+   * compression (flag 8) is applied afterwards, to whatever it returns.
+   */
+  serialize(value: unknown): [bytes: Buffer | Uint8Array, flags: number] {
+    const { bytes, flags } = encodeValue(value, 'serialize');
+    return [typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes, flags];
+  }
+
+  /**
+   * Turns stored bytes and their flags back into a value: pylibmc's types, this client's JSON,
+   * booleans and bigints. `bytes` has already been inflated when the flags have bit 8; the
+   * flags are passed as stored. Throw CacheMiss to make the read a miss.
+   */
+  deserialize(bytes: Buffer, flags: number): unknown {
+    return decodeValue(bytes, flags);
+  }
+
   // Reading -----------------------------------------------------------------------------------
 
   /** The value stored under `key`, or `defaultValue` (undefined when omitted) on a miss. */
-  get(key: Key): Promise<Value | undefined>;
-  get<D>(key: Key, defaultValue: D): Promise<Value | D>;
+  get<T = unknown>(key: Key): Promise<T | undefined>;
+  get<T = unknown, D = T>(key: Key, defaultValue: D): Promise<T | D>;
   get(key: Key, defaultValue?: unknown): Promise<unknown> {
-    return this.#single('get', OpCode.Get, key, undefined, 0, 0, 0, false, (_rc, value, flags) =>
-      value !== undefined ? decodeValue(value, flags) : defaultValue,
+    return this.#single('get', OpCode.Get, key, undefined, 0, 0, false, (_rc, value, flags) =>
+      value !== undefined ? this.#read('get', key, value, flags, (v) => v, () => defaultValue) : defaultValue,
     );
   }
 
@@ -192,63 +264,83 @@ export class Client {
    * The values of `keys`, by key as given (without the prefix), in an object with a null
    * prototype; misses are left out. All gets queued together travel as one multi-get.
    */
-  getMulti(keys: Iterable<Key>, options: MultiOptions = {}): Promise<Record<string, Value>> {
-    const results: Record<string, Value> = Object.create(null);
+  getMulti<T = unknown>(keys: Iterable<Key>, options: MultiOptions = {}): Promise<Record<string, T>> {
+    const results: Record<string, T> = Object.create(null);
+    const later: Array<Promise<void>> = [];
+    let failure: unknown;
     return this.#multi('getMulti', OpCode.Get, keys, options?.keyPrefix, undefined, (list) => (index, _rc, value, flags) => {
-      if (value !== undefined) results[keyText(list[index])] = decodeValue(value, flags);
-    }).then(() => results);
+      if (value === undefined || failure !== undefined) return;
+      const name = keyText(list[index]);
+      try {
+        const read = this.#read('getMulti', list[index], value, flags, (v) => (results[name] = v as T), () => undefined);
+        if (isPromise(read)) later.push(read.then(() => undefined));
+      } catch (error) {
+        failure = error;
+      }
+    })
+      .then(() => Promise.all(later))
+      .then(() => {
+        if (failure !== undefined) throw failure;
+        return results;
+      });
   }
 
   /** `[value, cas]` for `key`, or `[undefined, undefined]` on a miss. */
-  gets(key: Key): Promise<[Value, bigint] | [undefined, undefined]> {
-    return this.#single('gets', OpCode.Get, key, undefined, 0, 0, 0, true, (_rc, value, flags, cas) =>
-      value !== undefined ? [decodeValue(value, flags), cas as bigint] : [undefined, undefined],
+  gets<T = unknown>(key: Key): Promise<[T, bigint] | [undefined, undefined]> {
+    type Result = [T, bigint] | [undefined, undefined];
+    const miss = (): Result => [undefined, undefined];
+    return this.#single('gets', OpCode.Get, key, undefined, 0, 0, true, (_rc, value, flags, cas) =>
+      value !== undefined ? this.#read('gets', key, value, flags, (v): Result => [v as T, cas as bigint], miss) : miss(),
     );
   }
 
   // Writing -----------------------------------------------------------------------------------
 
   /** Stores `value`; `options` is `{ time, minCompressLen, compressLevel }` or a number meaning `time`. */
-  set(key: Key, value: Value, options?: StoreOptions | number): Promise<boolean> {
+  set(key: Key, value: unknown, options?: StoreOptions | number): Promise<boolean> {
     return this.#store(OpCode.Set, key, value, options);
   }
 
   /** Stores only if `key` has no value. */
-  add(key: Key, value: Value, options?: StoreOptions | number): Promise<boolean> {
+  add(key: Key, value: unknown, options?: StoreOptions | number): Promise<boolean> {
     return this.#store(OpCode.Add, key, value, options);
   }
 
   /** Stores only if `key` has a value; false otherwise, in both protocols. */
-  replace(key: Key, value: Value, options?: StoreOptions | number): Promise<boolean> {
+  replace(key: Key, value: unknown, options?: StoreOptions | number): Promise<boolean> {
     return this.#store(OpCode.Replace, key, value, options);
   }
 
-  /** Appends bytes to an existing value (never compressed: memcached concatenates raw bytes). */
-  append(key: Key, value: Value): Promise<boolean> {
+  /**
+   * Appends the serialized bytes of `value` to an existing value, never compressed: memcached
+   * concatenates raw bytes and keeps the existing flags.
+   */
+  append(key: Key, value: unknown): Promise<boolean> {
     return this.#store(OpCode.Append, key, value, undefined);
   }
 
-  /** Prepends bytes to an existing value. */
-  prepend(key: Key, value: Value): Promise<boolean> {
+  /** Prepends, as append does. */
+  prepend(key: Key, value: unknown): Promise<boolean> {
     return this.#store(OpCode.Prepend, key, value, undefined);
   }
 
   /** Stores every entry; resolves with the keys (as given) that were not stored. */
-  setMulti(mapping: Record<string, Value> | Map<Key, Value>, options: StoreMultiOptions = {}): Promise<Key[]> {
+  setMulti(mapping: Record<string, unknown> | Map<Key, unknown>, options: StoreMultiOptions = {}): Promise<Key[]> {
     return this.#storeMulti('setMulti', OpCode.Set, mapping, options);
   }
 
   /** Stores every entry whose key has no value; resolves with the keys that were not stored. */
-  addMulti(mapping: Record<string, Value> | Map<Key, Value>, options: StoreMultiOptions = {}): Promise<Key[]> {
+  addMulti(mapping: Record<string, unknown> | Map<Key, unknown>, options: StoreMultiOptions = {}): Promise<Key[]> {
     return this.#storeMulti('addMulti', OpCode.Add, mapping, options);
   }
 
   /** Stores `value` if `key` still has the token `cas` from gets(): true if swapped, false if stale. */
-  cas(key: Key, value: Value, cas: bigint, options?: CasOptions | number): Promise<boolean> {
+  cas(key: Key, value: unknown, cas: bigint, options?: CasOptions | number): Promise<boolean> {
     return this.#guard('cas', () => {
       const token = checkCasToken(cas, 'cas');
-      const { exptime, encoded } = this.#prepareStore('cas', value, options);
-      return this.#single('cas', OpCode.Cas, key, encoded.bytes, encoded.flags, exptime, token, false, (rc) => {
+      const { exptime, compress: compressOptions } = this.#storeOptions('cas', options);
+      const encoded = this.#encode('cas', value, compressOptions);
+      return this.#single('cas', OpCode.Cas, key, encoded, exptime, token, false, (rc) => {
         if (rc === RC.NOTFOUND) throw new NotFound(`cas(${keyText(key)}): MEMCACHED_NOTFOUND`);
         return stored(rc);
       });
@@ -287,7 +379,7 @@ export class Client {
 
   /** Deletes `key`; false when it had no value. */
   delete(key: Key): Promise<boolean> {
-    return this.#single('delete', OpCode.Delete, key, undefined, 0, 0, 0, false, (rc) => rc === RC.SUCCESS);
+    return this.#single('delete', OpCode.Delete, key, undefined, 0, 0, false, (rc) => rc === RC.SUCCESS);
   }
 
   /** Deletes every key; true only when every one of them was deleted. */
@@ -302,10 +394,9 @@ export class Client {
   touch(key: Key, time: number): Promise<boolean> {
     return this.#guard('touch', () => {
       const exptime = checkTime(time, 'touch');
-      return this.#single('touch', OpCode.Touch, key, undefined, 0, exptime, 0, false, (rc) => rc === RC.SUCCESS);
+      return this.#single('touch', OpCode.Touch, key, undefined, exptime, 0, false, (rc) => rc === RC.SUCCESS);
     });
   }
-
   // Whole client ------------------------------------------------------------------------------
 
   /** Invalidates every item on every server (after `time` seconds, if given). */
@@ -362,8 +453,15 @@ export class Client {
           resolve();
         },
       });
-      this.#submission.push(OpCode.Close, id);
-      this.#submission.flush();
+      // After anything still waiting for its value's compression: close waits for it too.
+      this.#whenReady(
+        undefined,
+        () => {
+          this.#submission.push(OpCode.Close, id);
+          this.#submission.flush();
+        },
+        () => undefined,
+      );
     });
     return this.#closing;
   }
@@ -378,6 +476,32 @@ export class Client {
     const id = this.#nextId;
     this.#nextId = id === 0xffffffff ? 1 : id + 1;
     return id;
+  }
+
+  /**
+   * Runs `submit` now, or after the operations issued before it that still wait for a value to
+   * be compressed. `encoded` is what `submit` needs; a Promise gates everything issued later
+   * until it settles (`failed` then settles this operation instead of submitting it).
+   */
+  #whenReady<T>(encoded: Prepared<T>, submit: (value: T) => void, failed: (error: unknown) => void): void {
+    if (!isPromise(encoded)) {
+      if (this.#gate.length === 0) submit(encoded);
+      else this.#gate.push({ ready: true, submit: () => submit(encoded) });
+      return;
+    }
+    const entry: Gated = { ready: false, submit: () => undefined };
+    this.#gate.push(entry);
+    encoded.then(
+      (value) => {
+        entry.submit = () => submit(value);
+      },
+      (error: unknown) => {
+        entry.submit = () => failed(error);
+      },
+    ).then(() => {
+      entry.ready = true;
+      while (this.#gate.length > 0 && this.#gate[0].ready) (this.#gate.shift() as Gated).submit();
+    });
   }
 
   #push(
@@ -407,25 +531,84 @@ export class Client {
     }
   }
 
+  /** The serialized (and maybe compressed) form of `value`; compression skipped without options. */
+  #encode(operation: string, value: unknown, options: CompressOptions | undefined): Prepared<Encoded> {
+    let encoded: Encoded;
+    if (this.#customSerialize) {
+      const out: unknown = this.serialize(value);
+      if (
+        !Array.isArray(out) ||
+        out.length !== 2 ||
+        !types.isUint8Array(out[0]) ||
+        !Number.isInteger(out[1]) ||
+        out[1] < 0 ||
+        out[1] > 0xffffffff
+      ) {
+        throw new TypeError(`${operation}: serialize() must return [Buffer, flags] with flags an integer from 0 to 2^32 - 1`);
+      }
+      const bytes = out[0] as Uint8Array;
+      encoded = { bytes: Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), flags: out[1] as number };
+    } else {
+      encoded = encodeValue(value, operation);
+    }
+    return options === undefined ? encoded : compress(encoded, options);
+  }
+
+  /**
+   * Decodes a value read for `key`: inflates it (flag 8), then deserializes it. `hit` gets the
+   * value, `miss` is used when the deserializer throws CacheMiss. Large compressed values are
+   * inflated off-thread, so the result may be a Promise.
+   */
+  #read<T>(operation: string, key: Key, bytes: Buffer, flags: number, hit: (value: unknown) => T, miss: () => T): Prepared<T> {
+    const finish = (raw: Buffer, owned: boolean): T => {
+      try {
+        if (this.#customDeserialize) {
+          // A user's deserializer may keep the Buffer: never hand it a view of a shared slab.
+          return hit(this.deserialize(owned ? raw : Buffer.from(raw), flags));
+        }
+        return hit(decodeValue(raw, flags, !owned));
+      } catch (error) {
+        if (error instanceof CacheMiss) return miss();
+        throw this.#decodeError(operation, key, error);
+      }
+    };
+    // Small values are views of one Buffer shared by a whole delivery (see #onComplete).
+    const owned = bytes.byteLength === bytes.buffer.byteLength;
+    if ((flags & FLAG_ZLIB) === 0) return finish(bytes, owned);
+    let inflated: Buffer | Promise<Buffer>;
+    try {
+      inflated = inflate(bytes, flags);
+    } catch (error) {
+      throw this.#decodeError(operation, key, error);
+    }
+    return isPromise(inflated)
+      ? inflated.then((raw) => finish(raw, true), (error: unknown) => Promise.reject(this.#decodeError(operation, key, error)))
+      : finish(inflated, true);
+  }
+
+  #decodeError(operation: string, key: Key, error: unknown): unknown {
+    return error instanceof DeserializationError ? new DeserializationError(`${operation}(${keyText(key)}): ${error.message}`, error.flags) : error;
+  }
+
   /**
    * One single-key operation. `interpret` turns the outcome of a soft return code into the
-   * method's result (it may throw); any other return code rejects with its error class.
+   * method's result (it may throw, or return a Promise); any other return code rejects with its
+   * error class.
    */
   #single<T>(
     operation: string,
     code: OpCode,
     key: Key,
-    value: string | Buffer | undefined,
-    flags: number,
+    encoded: Prepared<Encoded> | undefined,
     exptime: number,
     number: bigint | number,
     wantCas: boolean,
-    interpret: Interpret<T>,
+    interpret: Interpret<Prepared<T>>,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (this.#closing) throw new ClientClosedError(operation);
-      const keyBytes = checkKey(key, operation, 0, this.binary);
-      this.#push(code, key, keyBytes, value, flags, exptime, number, wantCas, (rc, v, f, result, error, server) => {
+      const keyBytes = checkKey(key, operation, this.#namespaceLength, this.binary);
+      const done: Done = (rc, v, f, result, error, server) => {
         if (!isSoft(rc)) {
           reject(errorFromReturnCode(rc, operation, keyText(key), error, server));
           return;
@@ -435,7 +618,16 @@ export class Client {
         } catch (failure) {
           reject(failure);
         }
-      });
+      };
+      if (encoded === undefined && this.#gate.length === 0) {
+        this.#push(code, key, keyBytes, undefined, 0, exptime, number, wantCas, done);
+        return;
+      }
+      this.#whenReady(
+        encoded,
+        (e) => this.#push(code, key, keyBytes, e?.bytes, e?.flags ?? 0, exptime, number, wantCas, done),
+        reject,
+      );
     });
   }
 
@@ -448,9 +640,10 @@ export class Client {
     code: OpCode,
     keys: Iterable<Key>,
     prefix: Key | undefined,
-    values: ((key: Key, index: number) => Encoded & { exptime: number }) | undefined,
+    values: ((index: number) => Prepared<Encoded>) | undefined,
     onItem: (list: Key[]) => NonNullable<Pending['item']>,
     number: bigint | number = 0,
+    exptime = 0,
   ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       if (this.#closing) throw new ClientClosedError(operation);
@@ -459,27 +652,31 @@ export class Client {
       }
       const list = Array.isArray(keys) ? (keys as Key[]) : [...keys];
       const extra = this.#checkPrefix(prefix, operation);
-      const lengths = list.map((key) => checkKey(key, operation, extra, this.binary) + extra);
-      const encoded = values ? list.map(values) : undefined;
+      const lengths = list.map((key) => checkKey(key, operation, extra + this.#namespaceLength, this.binary) + extra);
+      const prepared = values ? list.map((_key, i) => values(i)) : [];
       if (list.length === 0) {
         resolve();
         return;
       }
-      const id = this.#newId();
-      this.#pending.set(id, {
-        code,
-        wantCas: false,
-        item: onItem(list),
-        done: (rc, _value, _flags, _result, error, server) => {
-          if (isSoft(rc)) resolve();
-          else reject(errorFromReturnCode(rc, operation, undefined, error, server));
-        },
-      });
-      this.#submission.pushMulti(code, id, list.length, number);
-      for (let i = 0; i < list.length; i++) {
-        const e = encoded?.[i];
-        this.#submission.item(undefined, prefix, list[i], lengths[i], e?.bytes, e?.flags, e?.exptime);
-      }
+      const submit = (encoded: Encoded[]) => {
+        const id = this.#newId();
+        this.#pending.set(id, {
+          code,
+          wantCas: false,
+          item: onItem(list),
+          done: (rc, _value, _flags, _result, error, server) => {
+            if (isSoft(rc)) resolve();
+            else reject(errorFromReturnCode(rc, operation, undefined, error, server));
+          },
+        });
+        this.#submission.pushMulti(code, id, list.length, number);
+        for (let i = 0; i < list.length; i++) {
+          const e = encoded[i];
+          this.#submission.item(undefined, prefix, list[i], lengths[i], e?.bytes, e?.flags, exptime);
+        }
+      };
+      const anyAsync = prepared.some(isPromise);
+      this.#whenReady(anyAsync ? Promise.all(prepared) : (prepared as Encoded[]), submit, reject);
     });
   }
 
@@ -491,35 +688,36 @@ export class Client {
     return checkKey(prefix, `${operation} keyPrefix`, 0, this.binary);
   }
 
-  #prepareStore(operation: string, value: unknown, options: StoreOptions | number | undefined) {
+  /** Expiration and compression settings of a store call; the client's defaults fill the gaps. */
+  #storeOptions(operation: string, options: StoreOptions | number | undefined): { exptime: number; compress: CompressOptions } {
     const opts: StoreOptions = typeof options === 'number' ? { time: options } : (options ?? {});
     if (opts === null || typeof opts !== 'object') throw new TypeError(`${operation}: options must be an object or a number`);
-    const exptime = checkTime(opts.time, operation);
-    const compressOptions: CompressOptions = {
-      minCompressLen:
-        opts.minCompressLen === undefined ? this.#compress.minCompressLen : checkMinCompressLen(opts.minCompressLen, operation),
-      compressLevel:
-        opts.compressLevel === undefined ? this.#compress.compressLevel : checkCompressLevel(opts.compressLevel, operation),
+    return {
+      exptime: checkTime(opts.time, operation),
+      compress: {
+        minCompressLen:
+          opts.minCompressLen === undefined ? this.#compress.minCompressLen : checkMinCompressLen(opts.minCompressLen, operation),
+        compressLevel:
+          opts.compressLevel === undefined ? this.#compress.compressLevel : checkCompressLevel(opts.compressLevel, operation),
+      },
     };
-    const encoded: Encoded = compress(encodeValue(value, operation), compressOptions);
-    return { exptime, encoded };
   }
 
-  #store(code: StoreCode, key: Key, value: Value, options: StoreOptions | number | undefined): Promise<boolean> {
+  #store(code: StoreCode, key: Key, value: unknown, options: StoreOptions | number | undefined): Promise<boolean> {
     const operation = STORE_NAMES[code];
     return this.#guard(operation, () => {
+      // append/prepend bytes are never compressed: memcached concatenates them to stored bytes.
       const raw = code === OpCode.Append || code === OpCode.Prepend;
-      const { exptime, encoded } = raw
-        ? { exptime: 0, encoded: encodeValue(value, operation) }
-        : this.#prepareStore(operation, value, options);
-      return this.#single(operation, code, key, encoded.bytes, encoded.flags, exptime, 0, false, (rc) => stored(rc));
+      const { exptime, compress: compressOptions } = raw ? { exptime: 0, compress: undefined } : this.#storeOptions(operation, options);
+      const encoded = this.#encode(operation, value, compressOptions);
+      return this.#single(operation, code, key, encoded, exptime, 0, false, (rc) => stored(rc));
     });
   }
 
   #storeMulti(
     operation: string,
     code: OpCode.Set | OpCode.Add,
-    mapping: Record<string, Value> | Map<Key, Value>,
+    mapping: Record<string, unknown> | Map<Key, unknown>,
     options: StoreMultiOptions,
   ): Promise<Key[]> {
     const failed: Key[] = [];
@@ -527,17 +725,19 @@ export class Client {
       if (mapping === null || typeof mapping !== 'object' || Array.isArray(mapping)) {
         throw new TypeError(`${operation}: mapping must be a plain object or a Map`);
       }
-      const entries: Array<[Key, unknown]> = mapping instanceof Map ? [...mapping] : Object.entries(mapping);
-      const prepared = entries.map(([, value]) => this.#prepareStore(operation, value, options));
+      const entries: Array<[Key, unknown]> = types.isMap(mapping) ? [...(mapping as Map<Key, unknown>)] : Object.entries(mapping);
+      const { exptime, compress: compressOptions } = this.#storeOptions(operation, options);
       return this.#multi(
         operation,
         code,
         entries.map(([key]) => key),
         options?.keyPrefix,
-        (_key, i) => ({ ...prepared[i].encoded, exptime: prepared[i].exptime }),
+        (i) => this.#encode(operation, entries[i][1], compressOptions),
         (list) => (index, rc) => {
           if (!stored(rc)) failed.push(list[index]);
         },
+        0,
+        exptime,
       );
     }).then(() => failed);
   }
@@ -545,7 +745,7 @@ export class Client {
   #counter(operation: string, code: OpCode.Incr | OpCode.Decr, key: Key, delta: unknown): Promise<number | bigint> {
     return this.#guard(operation, () => {
       const d = checkDelta(delta, operation);
-      return this.#single(operation, code, key, undefined, 0, 0, d, false, (rc, _value, _flags, result) => {
+      return this.#single(operation, code, key, undefined, 0, d, false, (rc, _value, _flags, result) => {
         if (rc === RC.NOTFOUND) throw new NotFound(`${operation}(${keyText(key)}): MEMCACHED_NOTFOUND`);
         return result as number | bigint;
       });
@@ -561,10 +761,16 @@ export class Client {
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (this.#closing) throw new ClientClosedError(operation);
-      this.#push(code, '', 0, arg, 0, exptime(), 0, false, (rc, value, flags, result, error, server) => {
-        if (!isSoft(rc)) reject(errorFromReturnCode(rc, operation, undefined, error, server));
-        else resolve(interpret(rc, value, flags, result));
-      });
+      const time = exptime();
+      this.#whenReady(
+        undefined,
+        () =>
+          this.#push(code, '', 0, arg, 0, time, 0, false, (rc, value, flags, result, error, server) => {
+            if (!isSoft(rc)) reject(errorFromReturnCode(rc, operation, undefined, error, server));
+            else resolve(interpret(rc, value, flags, result));
+          }),
+        reject,
+      );
     });
   }
 

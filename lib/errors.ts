@@ -158,6 +158,19 @@ export class CacheMiss extends Error {
   }
 }
 
+/**
+ * A stored value that the deserializer cannot read: unknown flags, a pickle of something other
+ * than None, bool, int, float, str, bytes, list, tuple, dict or set, bad JSON, or a value
+ * marked compressed that does not inflate. `flags` are the value's flags as stored.
+ */
+export class DeserializationError extends MemcachedError {
+  readonly flags: number;
+  constructor(message: string, flags: number) {
+    super(message);
+    this.flags = flags;
+  }
+}
+
 /** The client was closed; nothing more can be done with it. */
 export class ClientClosedError extends MemcachedError {
   constructor(operation: string) {

@@ -12,9 +12,11 @@ export type {
   MultiOptions,
   ServerStats,
   StoreMultiOptions,
+  Deserializer,
+  Serializer,
   StoreOptions,
-  Value,
 } from './client';
+export { FLAG_EXACT_TYPE, FLAG_INTEGER, FLAG_JSON, FLAG_LONG, FLAG_NONE, FLAG_PICKLE, FLAG_TEXT, FLAG_ZLIB } from './values';
 export * from './errors';
 export type { Key } from './keys';
 export type { ServerList } from './servers';

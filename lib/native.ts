@@ -68,6 +68,8 @@ export interface NativeConfig {
   behaviors: Array<[number, number]>;
   username?: string;
   password?: string;
+  /** libmemcached's namespace, put in front of every key on the wire (printable ASCII). */
+  namespace?: string;
   connections: number;
 }
 

@@ -62,3 +62,16 @@ export function checkMinCompressLen(length: unknown, operation: string): number 
   }
   return length;
 }
+
+/**
+ * libmemcached's namespace: 1 to 127 printable ASCII bytes without spaces. libmemcached checks
+ * it with its own key rules; this says why before any server is involved. Returned as given.
+ */
+export function checkNamespace(namespace: unknown, operation: string): string | undefined {
+  if (namespace === undefined || namespace === '') return undefined;
+  if (typeof namespace !== 'string') throw new TypeError(`${operation}: namespace must be a string, got ${typeof namespace}`);
+  if (namespace.length > 127 || !/^[\x21-\x7e]+$/.test(namespace)) {
+    throw new RangeError(`${operation}: namespace must be 1 to 127 printable ASCII characters without spaces, got ${JSON.stringify(namespace)}`);
+  }
+  return namespace;
+}

@@ -1,17 +1,50 @@
 /**
- * Values on the wire, in pylibmc's format: strings are UTF-8 with flag 16, Buffers are raw with
- * flag 0; flag 8 marks a zlib (RFC 1950) stream, inflated on read whoever wrote it.
+ * Values on the wire, in pylibmc 1.6's format (pylibmc-behavior.md §3), so that a Node service
+ * and a Python service sharing a memcached read each other's values:
+ *
+ *   JavaScript                      flags              bytes              pylibmc reads
+ *   Buffer, Uint8Array              0                  raw                bytes
+ *   string                          16                 UTF-8              str
+ *   boolean                         2 | 64             "1" / "0"          int 1 / 0
+ *   safe-integer number             4                  decimal            int
+ *   bigint                          4 | 64             decimal            int
+ *   null, other numbers, arrays,    32                 JSON               bytes (the JSON text)
+ *   plain objects
+ *
+ * 32 (JSON) and 64 (exact JavaScript type) are this client's own bits. pylibmc picks a value's
+ * type from `flags & 23` and ignores the rest, so it reads them without error; here 64 restores
+ * what the value was (a boolean, a bigint) where pylibmc's flag alone would give a number.
+ * Reading, flag 1 (pickle) is decoded by a safe subset reader (./pickle.ts); flag 8 (zlib)
+ * is inflated first, whoever wrote it.
  */
 import * as zlib from 'node:zlib';
+import { promisify, types } from 'node:util';
+import { DeserializationError } from './errors';
+import { UnpickleError, toInteger, unpickle } from './pickle';
 
-export const FLAG_TEXT = 16;
+export const FLAG_NONE = 0;
+export const FLAG_PICKLE = 1;
+export const FLAG_INTEGER = 2;
+export const FLAG_LONG = 4;
 export const FLAG_ZLIB = 8;
-/** The bits that name a value's type; higher bits are ignored, as pylibmc does. */
-export const TYPE_MASK = 0x17;
+export const FLAG_TEXT = 16;
+/** This client's: the bytes are JSON (pylibmc sees raw bytes). */
+export const FLAG_JSON = 32;
+/** This client's: with FLAG_INTEGER a boolean, with FLAG_LONG a bigint (pylibmc sees an int). */
+export const FLAG_EXACT_TYPE = 64;
+/** The bits that name a value's type for pylibmc; the others are ignored when decoding. */
+export const TYPE_MASK = FLAG_PICKLE | FLAG_INTEGER | FLAG_LONG | FLAG_TEXT;
 
-export type Value = string | Buffer;
+/**
+ * zlib work on this many bytes or more (the input of compression; the compressed size for
+ * decompression) runs on libuv's thread pool instead of the JavaScript thread. Measured here:
+ * deflating 16 KiB of JSON takes about 0.34 ms, inflating its 5 KiB result 0.04 ms, and the
+ * trip to the pool about 0.05 ms.
+ */
+export const ASYNC_ZLIB_MIN = 16 * 1024;
 
 export interface Encoded {
+  /** Strings stay strings until they are copied into the submission buffer (no extra Buffer). */
   bytes: string | Buffer;
   flags: number;
 }
@@ -21,24 +54,136 @@ export interface CompressOptions {
   compressLevel: number;
 }
 
+
+function describeType(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value !== 'object') return typeof value;
+  const name = (value as object).constructor?.name;
+  return name ? `a ${name}` : 'an object';
+}
+
+/** The default serializer: see the table at the top of this file. */
 export function encodeValue(value: unknown, operation: string): Encoded {
-  if (typeof value === 'string') return { bytes: value, flags: FLAG_TEXT };
-  if (Buffer.isBuffer(value)) return { bytes: value, flags: 0 };
-  if (value instanceof Uint8Array) return { bytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength), flags: 0 };
-  throw new TypeError(`${operation}: value must be a string or a Buffer, got ${value === null ? 'null' : typeof value}`);
+  switch (typeof value) {
+    case 'string':
+      return { bytes: value, flags: FLAG_TEXT };
+    case 'boolean':
+      return { bytes: value ? '1' : '0', flags: FLAG_INTEGER | FLAG_EXACT_TYPE };
+    case 'bigint':
+      return { bytes: value.toString(), flags: FLAG_LONG | FLAG_EXACT_TYPE };
+    case 'number':
+      if (Number.isSafeInteger(value) && !Object.is(value, -0)) return { bytes: String(value), flags: FLAG_LONG };
+      if (!Number.isFinite(value)) throw new TypeError(`${operation}: ${value} cannot be stored (JSON has no NaN or Infinity)`);
+      // JSON writes the shortest text that reads back as the same double; -0 needs spelling out.
+      return { bytes: Object.is(value, -0) ? '-0' : JSON.stringify(value), flags: FLAG_JSON };
+    case 'object':
+      if (value === null) return { bytes: 'null', flags: FLAG_JSON };
+      if (Buffer.isBuffer(value)) return { bytes: value, flags: FLAG_NONE };
+      if (types.isUint8Array(value)) return { bytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength), flags: FLAG_NONE };
+      // JSON would turn these into {} (or an object of indices) without a word: refuse instead.
+      // (util.types rather than instanceof: values may come from another realm.)
+      if (types.isMap(value) || types.isSet(value) || types.isWeakMap(value) || types.isWeakSet(value) || ArrayBuffer.isView(value) || types.isAnyArrayBuffer(value) || types.isPromise(value)) {
+        throw new TypeError(`${operation}: ${describeType(value)} cannot be stored as JSON; serialize it yourself (see the serialize option)`);
+      }
+      return { bytes: JSON.stringify(value), flags: FLAG_JSON };
+    default:
+      throw new TypeError(`${operation}: ${typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`} cannot be stored`);
+  }
 }
 
-/** Compresses when asked to and when it helps: kept only if strictly smaller (pylibmc's rule). */
-export function compress(encoded: Encoded, options: CompressOptions): Encoded {
-  const { minCompressLen, compressLevel } = options;
-  if (minCompressLen === 0 || compressLevel === 0) return encoded;
+/**
+ * An ASCII decimal integer, as pylibmc reads flags 2 and 4: surrounding whitespace is trimmed
+ * (memcached pads a decr that shortens a number with spaces) and `_` separators are allowed.
+ */
+function parseInteger(bytes: Buffer, flags: number): number | bigint {
+  const text = bytes.toString('latin1').trim();
+  if (!/^[+-]?\d+(_\d+)*$/.test(text)) throw new DeserializationError(`flags ${flags}: ${JSON.stringify(text.slice(0, 40))} is not an integer`, flags);
+  const digits = text.replace(/_/g, '');
+  if (digits.length <= 15) return Number(digits);
+  return toInteger(BigInt(digits));
+}
+
+/**
+ * The default deserializer, for bytes already inflated. `shared` says the bytes are a view of a
+ * buffer shared with other values: a Buffer result is copied so that it pins nothing else.
+ */
+export function decodeValue(bytes: Buffer, flags: number, shared = false): unknown {
+  switch (flags & TYPE_MASK) {
+    case FLAG_NONE:
+      if (flags & FLAG_JSON) {
+        try {
+          return JSON.parse(bytes.toString('utf8'));
+        } catch (error) {
+          throw new DeserializationError(`flags ${flags} (JSON): ${(error as Error).message}`, flags);
+        }
+      }
+      return shared ? Buffer.from(bytes) : bytes;
+    case FLAG_TEXT:
+      return bytes.toString('utf8');
+    case FLAG_INTEGER: {
+      const n = parseInteger(bytes, flags);
+      // A boolean written here; pylibmc's own (flag 2 alone) read as 1 and 0, as pylibmc does.
+      return flags & FLAG_EXACT_TYPE && (n === 0 || n === 1) ? n === 1 : n;
+    }
+    case FLAG_LONG: {
+      const n = parseInteger(bytes, flags);
+      return flags & FLAG_EXACT_TYPE && typeof n === 'number' ? BigInt(n) : n;
+    }
+    case FLAG_PICKLE:
+      try {
+        return unpickle(bytes);
+      } catch (error) {
+        if (error instanceof UnpickleError) throw new DeserializationError(`flags ${flags} (Python pickle): ${error.message}`, flags);
+        throw error;
+      }
+    default:
+      throw new DeserializationError(`unknown flags ${flags}: type bits ${flags & TYPE_MASK} name no known type`, flags);
+  }
+}
+
+const deflateAsync = promisify(zlib.deflate);
+const inflateAsync = promisify(zlib.inflate);
+
+function wantsCompression(length: number, options: CompressOptions): boolean {
+  return options.minCompressLen !== 0 && options.compressLevel !== 0 && length >= options.minCompressLen;
+}
+
+function keepSmaller(raw: Buffer, deflated: Buffer, flags: number): Encoded {
+  return deflated.length < raw.length ? { bytes: deflated, flags: flags | FLAG_ZLIB } : { bytes: raw, flags };
+}
+
+/**
+ * Compresses when asked to and when it helps: at least `minCompressLen` bytes, a level other
+ * than 0, and kept only if strictly smaller (pylibmc's rules). Large inputs are compressed on
+ * the thread pool, so the result is then a Promise.
+ */
+export function compress(encoded: Encoded, options: CompressOptions): Encoded | Promise<Encoded> {
+  const length = typeof encoded.bytes === 'string' ? Buffer.byteLength(encoded.bytes) : encoded.bytes.length;
+  if (!wantsCompression(length, options)) return encoded;
   const raw = typeof encoded.bytes === 'string' ? Buffer.from(encoded.bytes, 'utf8') : encoded.bytes;
-  if (raw.length < minCompressLen) return encoded;
-  const deflated = zlib.deflateSync(raw, { level: compressLevel });
-  return deflated.length < raw.length ? { bytes: deflated, flags: encoded.flags | FLAG_ZLIB } : encoded;
+  const zopts = { level: options.compressLevel };
+  if (length >= ASYNC_ZLIB_MIN) return deflateAsync(raw, zopts).then((deflated) => keepSmaller(raw, deflated, encoded.flags));
+  return keepSmaller(raw, zlib.deflateSync(raw, zopts), encoded.flags);
 }
 
-export function decodeValue(bytes: Buffer, flags: number): Value {
-  const raw = flags & FLAG_ZLIB ? zlib.inflateSync(bytes) : bytes;
-  return (flags & TYPE_MASK & ~FLAG_ZLIB) === FLAG_TEXT ? raw.toString('utf8') : raw;
+function inflateFailure(flags: number, error: unknown): DeserializationError {
+  return new DeserializationError(`flags ${flags}: the value is marked zlib-compressed but does not inflate (${(error as Error).message})`, flags);
+}
+
+/**
+ * Undoes flag 8. Trailing bytes after the zlib stream are ignored (pylibmc does the same:
+ * an `append` to a compressed value is lost rather than fatal). Large values inflate on the
+ * thread pool, so the result is then a Promise.
+ */
+export function inflate(bytes: Buffer, flags: number): Buffer | Promise<Buffer> {
+  if (bytes.length >= ASYNC_ZLIB_MIN) {
+    return inflateAsync(bytes).catch((error: unknown) => {
+      throw inflateFailure(flags, error);
+    });
+  }
+  try {
+    return zlib.inflateSync(bytes);
+  } catch (error) {
+    throw inflateFailure(flags, error);
+  }
 }

@@ -51,6 +51,8 @@ ClientConfig ReadConfig(const Napi::Object& object) {
     config.password = StringField(object, "password");
   }
 
+  config.name_space = StringField(object, "namespace");
+
   Napi::Value connections = object.Get("connections");
   config.connections = connections.IsNumber() ? connections.As<Napi::Number>().Uint32Value() : 1;
   if (config.connections == 0) {
@@ -87,6 +89,14 @@ memcached_st* BuildMaster(Napi::Env env, const ClientConfig& config) {
       throw MemcachedError(env, rc,
                            "behavior " + std::to_string(id) + " = " + std::to_string(value) +
                                " rejected: " + memcached_last_error_message(master.get()));
+    }
+  }
+
+  if (!config.name_space.empty()) {
+    // Copied by memcached_clone into every I/O thread's handle.
+    rc = memcached_callback_set(master.get(), MEMCACHED_CALLBACK_NAMESPACE, config.name_space.c_str());
+    if (memcached_failed(rc)) {
+      throw MemcachedError(env, rc, "namespace rejected: " + std::string(memcached_last_error_message(master.get())));
     }
   }
 

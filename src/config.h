@@ -29,6 +29,7 @@ struct ClientConfig {
   std::string username;
   std::string password;
   bool sasl = false;
+  std::string name_space;  // libmemcached's namespace (pylibmc's callback); empty = none
   uint32_t connections = 1;
 };
 

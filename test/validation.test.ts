@@ -152,13 +152,45 @@ describe('numbers', () => {
 
 describe('values', () => {
   test.each([
-    ['a number', 5],
-    ['null', null],
     ['undefined', undefined],
-    ['an object', {}],
-  ])('a value that is %s is a TypeError (until serialization lands)', async (_label, value) => {
-    await expect(mc.set('k', value as unknown as string)).rejects.toBeInstanceOf(TypeError);
-    await expect(mc.setMulti({ k: value as unknown as string })).rejects.toBeInstanceOf(TypeError);
+    ['a function', () => 1],
+    ['a symbol', Symbol('s')],
+    ['NaN', NaN],
+    ['Infinity', Infinity],
+    ['a Map (JSON would store {})', new Map([['a', 1]])],
+    ['a Set', new Set([1])],
+    ['a Float64Array', new Float64Array(2)],
+    ['a circular object', (() => { const o: Record<string, unknown> = {}; o.self = o; return o; })()],
+    ['an object holding a bigint', { n: 1n }],
+  ])('a value that is %s is a TypeError', async (_label, value) => {
+    await expect(mc.set('k', value)).rejects.toBeInstanceOf(TypeError);
+    await expect(mc.setMulti({ k: value })).rejects.toBeInstanceOf(TypeError);
+    await expect(mc.cas('k', value, 1n)).rejects.toBeInstanceOf(TypeError);
+  });
+
+  test('a serialize hook with the wrong shape is a TypeError naming the hook', async () => {
+    const spec = mc.servers[0];
+    for (const bad of [() => 'text', () => [Buffer.from('x')], () => [Buffer.from('x'), -1], () => ['x', 0], () => [Buffer.from('x'), 1.5]]) {
+      const c = new Client([spec], { serialize: bad as never });
+      await expect(c.set('k', 1)).rejects.toThrow(/serialize\(\) must return \[Buffer, flags\]/);
+      await expect(c.setMulti({ k: 1 })).rejects.toBeInstanceOf(TypeError);
+      await c.close();
+    }
+  });
+
+  test('namespaces are printable ASCII, up to 127 bytes', () => {
+    for (const namespace of ['a b', 'x'.repeat(128), 'é', 'a\nb']) {
+      expect(() => new Client(['127.0.0.1'], { namespace })).toThrow(RangeError);
+    }
+    expect(() => new Client(['127.0.0.1'], { namespace: 5 as never })).toThrow(TypeError);
+  });
+
+  test('the namespace counts in the 250-byte key limit', async () => {
+    const c = new Client([mc.servers[0]], { namespace: 'ns:' });
+    await expect(c.get('k'.repeat(248))).rejects.toBeInstanceOf(BadKeyProvided);
+    await expect(c.getMulti(['k'.repeat(247)], { keyPrefix: 'p' })).rejects.toBeInstanceOf(BadKeyProvided);
+    await reachedTheNetwork(c.get('k'.repeat(247)));
+    await c.close();
   });
 });
 
