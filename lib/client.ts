@@ -150,6 +150,9 @@ interface Gated {
 /** An operation's values, encoded; a Promise while a large one is compressed off-thread. */
 type Prepared<T> = T | Promise<T>;
 
+/** What #decode returns when the deserializer throws CacheMiss. */
+const MISS = Symbol('miss');
+
 // Not `instanceof Promise`: promises made by Node's own modules may come from another realm
 // (a vm context, a jest sandbox).
 function isPromise<T>(value: Prepared<T>): value is Promise<T> {
@@ -249,9 +252,12 @@ export class Client {
   get<T = unknown>(key: Key): Promise<T | undefined>;
   get<T = unknown, D = T>(key: Key, defaultValue: D): Promise<T | D>;
   get(key: Key, defaultValue?: unknown): Promise<unknown> {
-    return this.#single('get', OpCode.Get, key, undefined, 0, 0, false, (_rc, value, flags) =>
-      value !== undefined ? this.#read('get', key, value, flags, (v) => v, () => defaultValue) : defaultValue,
-    );
+    return this.#single('get', OpCode.Get, key, undefined, 0, 0, false, (_rc, value, flags) => {
+      if (value === undefined) return defaultValue;
+      const v = this.#decode('get', key, value, flags);
+      if (isPromise(v)) return v.then((w) => (w === MISS ? defaultValue : w));
+      return v === MISS ? defaultValue : v;
+    });
   }
 
   /** pylibmc's `key in client`: true when `key` has a value (fetched, as pylibmc does). */
@@ -272,8 +278,16 @@ export class Client {
       if (value === undefined || failure !== undefined) return;
       const name = keyText(list[index]);
       try {
-        const read = this.#read('getMulti', list[index], value, flags, (v) => (results[name] = v as T), () => undefined);
-        if (isPromise(read)) later.push(read.then(() => undefined));
+        const v = this.#decode('getMulti', list[index], value, flags);
+        if (isPromise(v)) {
+          later.push(
+            v.then((w) => {
+              if (w !== MISS) results[name] = w as T;
+            }),
+          );
+        } else if (v !== MISS) {
+          results[name] = v as T;
+        }
       } catch (error) {
         failure = error;
       }
@@ -288,10 +302,12 @@ export class Client {
   /** `[value, cas]` for `key`, or `[undefined, undefined]` on a miss. */
   gets<T = unknown>(key: Key): Promise<[T, bigint] | [undefined, undefined]> {
     type Result = [T, bigint] | [undefined, undefined];
-    const miss = (): Result => [undefined, undefined];
-    return this.#single('gets', OpCode.Get, key, undefined, 0, 0, true, (_rc, value, flags, cas) =>
-      value !== undefined ? this.#read('gets', key, value, flags, (v): Result => [v as T, cas as bigint], miss) : miss(),
-    );
+    return this.#single('gets', OpCode.Get, key, undefined, 0, 0, true, (_rc, value, flags, cas) => {
+      const pair = (v: unknown): Result => (v === MISS ? [undefined, undefined] : [v as T, cas as bigint]);
+      if (value === undefined) return pair(MISS);
+      const v = this.#decode('gets', key, value, flags);
+      return isPromise(v) ? v.then(pair) : pair(v);
+    });
   }
 
   // Writing -----------------------------------------------------------------------------------
@@ -555,26 +571,12 @@ export class Client {
   }
 
   /**
-   * Decodes a value read for `key`: inflates it (flag 8), then deserializes it. `hit` gets the
-   * value, `miss` is used when the deserializer throws CacheMiss. Large compressed values are
-   * inflated off-thread, so the result may be a Promise.
+   * Decodes a value read for `key`: inflates it (flag 8), then deserializes it. MISS when the
+   * deserializer throws CacheMiss. Large compressed values are inflated off-thread, so the
+   * result may be a Promise (of a value or MISS).
    */
-  #read<T>(operation: string, key: Key, bytes: Buffer, flags: number, hit: (value: unknown) => T, miss: () => T): Prepared<T> {
-    const finish = (raw: Buffer, owned: boolean): T => {
-      try {
-        if (this.#customDeserialize) {
-          // A user's deserializer may keep the Buffer: never hand it a view of a shared slab.
-          return hit(this.deserialize(owned ? raw : Buffer.from(raw), flags));
-        }
-        return hit(decodeValue(raw, flags, !owned));
-      } catch (error) {
-        if (error instanceof CacheMiss) return miss();
-        throw this.#decodeError(operation, key, error);
-      }
-    };
-    // Small values are views of one Buffer shared by a whole delivery (see #onComplete).
-    const owned = bytes.byteLength === bytes.buffer.byteLength;
-    if ((flags & FLAG_ZLIB) === 0) return finish(bytes, owned);
+  #decode(operation: string, key: Key, bytes: Buffer, flags: number): unknown {
+    if ((flags & FLAG_ZLIB) === 0) return this.#deserializeRead(operation, key, bytes, flags, false);
     let inflated: Buffer | Promise<Buffer>;
     try {
       inflated = inflate(bytes, flags);
@@ -582,8 +584,22 @@ export class Client {
       throw this.#decodeError(operation, key, error);
     }
     return isPromise(inflated)
-      ? inflated.then((raw) => finish(raw, true), (error: unknown) => Promise.reject(this.#decodeError(operation, key, error)))
-      : finish(inflated, true);
+      ? inflated.then(
+          (raw) => this.#deserializeRead(operation, key, raw, flags, true),
+          (error: unknown) => Promise.reject(this.#decodeError(operation, key, error)),
+        )
+      : this.#deserializeRead(operation, key, inflated, flags, true);
+  }
+
+  #deserializeRead(operation: string, key: Key, bytes: Buffer, flags: number, owned: boolean): unknown {
+    try {
+      if (!this.#customDeserialize) return decodeValue(bytes, flags);
+      // A user's deserializer may keep the Buffer: never hand it a view of a shared delivery.
+      return this.deserialize(owned || bytes.byteLength === bytes.buffer.byteLength ? bytes : Buffer.from(bytes), flags);
+    } catch (error) {
+      if (error instanceof CacheMiss) return MISS;
+      throw this.#decodeError(operation, key, error);
+    }
   }
 
   #decodeError(operation: string, key: Key, error: unknown): unknown {

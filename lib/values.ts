@@ -104,10 +104,10 @@ function parseInteger(bytes: Buffer, flags: number): number | bigint {
 }
 
 /**
- * The default deserializer, for bytes already inflated. `shared` says the bytes are a view of a
- * buffer shared with other values: a Buffer result is copied so that it pins nothing else.
+ * The default deserializer, for bytes already inflated. A Buffer result that is a view of a
+ * larger buffer (the values of one delivery share one) is copied, so that it pins nothing else.
  */
-export function decodeValue(bytes: Buffer, flags: number, shared = false): unknown {
+export function decodeValue(bytes: Buffer, flags: number): unknown {
   switch (flags & TYPE_MASK) {
     case FLAG_NONE:
       if (flags & FLAG_JSON) {
@@ -117,7 +117,7 @@ export function decodeValue(bytes: Buffer, flags: number, shared = false): unkno
           throw new DeserializationError(`flags ${flags} (JSON): ${(error as Error).message}`, flags);
         }
       }
-      return shared ? Buffer.from(bytes) : bytes;
+      return bytes.byteLength === bytes.buffer.byteLength ? bytes : Buffer.from(bytes);
     case FLAG_TEXT:
       return bytes.toString('utf8');
     case FLAG_INTEGER: {
