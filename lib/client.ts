@@ -7,6 +7,7 @@
  * any run of gets (single or multi-key) into multi-gets and pipelines runs of sets and deletes.
  */
 import { types } from 'node:util';
+import { BEHAVIORS, BEHAVIOR_NAMES, Behaviors, DISTRIBUTIONS, HASHERS, resolveBehaviors } from './behaviors';
 import { CacheMiss, ClientClosedError, DeserializationError, NotFound, errorFromReturnCode } from './errors';
 import { Key, checkKey, isKey } from './keys';
 import { META_WORDS, MULTI_RECORD, NO_VALUE, NativeClient, NativeConfig, OpCode, VALUE_IN_EXTRAS, native } from './native';
@@ -24,8 +25,16 @@ export type Serializer = (value: unknown) => [bytes: Buffer | Uint8Array, flags:
 export type Deserializer = (bytes: Buffer, flags: number) => unknown;
 
 export interface ClientOptions {
-  /** The binary protocol (needed for SASL). Default false: libmemcached's text protocol is faster. */
+  /** The binary protocol. Default false (libmemcached's text protocol is faster); true with SASL. */
   binary?: boolean;
+  /** SASL user name: turns on SASL authentication, which needs (and here implies) the binary protocol. */
+  username?: string;
+  password?: string;
+  /**
+   * libmemcached behaviors by pylibmc's names and in pylibmc's units, e.g.
+   * `{ ketama: true, _poll_timeout: 500 }`; see the README for the list and this client's defaults.
+   */
+  behaviors?: Behaviors;
   /**
    * Native I/O threads, each with its own connection to every server. Operations on one key
    * always use the same thread, so they stay in order. Default 1 (see the README for why).
@@ -150,6 +159,12 @@ interface Gated {
 /** An operation's values, encoded; a Promise while a large one is compressed off-thread. */
 type Prepared<T> = T | Promise<T>;
 
+/** The name of `value` in a table of names (pylibmc's hashers, distributions), else the number. */
+function nameOf(table: Readonly<Record<string, number>>, value: number | undefined): string | number {
+  const found = Object.keys(table).find((name) => table[name] === value);
+  return found ?? (value as number);
+}
+
 /** What #decode returns when the deserializer throws CacheMiss. */
 const MISS = Symbol('miss');
 
@@ -182,11 +197,22 @@ export class Client {
   // Operations issued after one whose value is still being compressed off-thread wait here, in
   // issue order, so that a get issued after a set still sees that set.
   #gate: Gated[] = [];
+  // The behaviors set so far, as given (names for hash and distribution): some are read back
+  // from here rather than from libmemcached (see getBehaviors).
+  #behaviors: Record<string, number | string>;
 
   constructor(servers: ServerList, options: ClientOptions = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
     const parsed = parseServers(servers);
-    this.binary = options.binary === true;
+    const sasl = options.username !== undefined || options.password !== undefined;
+    if (sasl) {
+      if (typeof options.username !== 'string' || typeof options.password !== 'string') {
+        throw new TypeError('username and password must both be strings');
+      }
+      // SASL exists only in the binary protocol; pylibmc makes you say binary=True, here it follows.
+      if (options.binary === false) throw new RangeError('SASL (username/password) needs the binary protocol; leave binary unset or true');
+    }
+    this.binary = options.binary === true || sasl;
     const connections = options.connections ?? 1;
     if (!Number.isInteger(connections) || connections < 1 || connections > 64) {
       throw new RangeError(`connections must be an integer from 1 to 64, got ${String(connections)}`);
@@ -195,7 +221,12 @@ export class Client {
       minCompressLen: checkMinCompressLen(options.minCompressLen, 'Client'),
       compressLevel: checkCompressLevel(options.compressLevel, 'Client'),
     };
-    const namespace = checkNamespace(options.namespace, 'Client');
+    const behaviors = resolveBehaviors(options.behaviors, this.binary, 'Client');
+    if (options.namespace !== undefined && behaviors.namespace !== undefined && options.namespace !== behaviors.namespace) {
+      throw new RangeError('namespace given twice (as an option and among the behaviors) with different values');
+    }
+    const namespace = checkNamespace(options.namespace ?? behaviors.namespace, 'Client');
+    this.#behaviors = behaviors.given;
     this.#namespaceLength = namespace?.length ?? 0;
     for (const hook of ['serialize', 'deserialize'] as const) {
       if (options[hook] !== undefined && typeof options[hook] !== 'function') throw new TypeError(`${hook} must be a function`);
@@ -215,7 +246,10 @@ export class Client {
         // connection attempt; a cache should give up sooner.
         [8 /* POLL_TIMEOUT, ms */, 1000],
         [14 /* CONNECT_TIMEOUT, ms */, 1000],
+        ...behaviors.pairs,
       ],
+      username: sasl ? options.username : undefined,
+      password: sasl ? options.password : undefined,
       namespace,
       connections,
     };
@@ -453,7 +487,59 @@ export class Client {
   /** A new client with the same configuration and its own connections and I/O threads. */
   clone(): Client {
     if (this.#closing) throw new ClientClosedError('clone');
-    return new Client([...this.servers], this.options);
+    return new Client([...this.servers], { ...this.options, behaviors: { ...this.#behaviors } });
+  }
+
+  /**
+   * The behaviors, as pylibmc's `get_behaviors()` returns them: every name, `hash` and
+   * `distribution` as names, the rest as numbers. Read on an I/O thread: reading the socket
+   * buffer sizes makes libmemcached connect to the first server.
+   */
+  getBehaviors(): Promise<Record<string, number | string>> {
+    const ids = BEHAVIOR_NAMES.map((name) => BEHAVIORS[name].id).filter((id): id is number => id !== undefined);
+    const request = Buffer.from(new Uint32Array(ids).buffer);
+    return this.#serverOp('getBehaviors', OpCode.GetBehaviors, () => 0, request, (_rc, _value, _flags, result) => {
+      const [[, flat]] = result as Array<[string, string[]]>;
+      const byId = new Map<number, number>();
+      for (let i = 0; i < flat.length; i += 2) byId.set(Number(flat[i]), Number(flat[i + 1]));
+      const out: Record<string, number | string> = {};
+      for (const name of BEHAVIOR_NAMES) {
+        const { id } = BEHAVIORS[name];
+        if (name === 'pickle_protocol') out[name] = this.#behaviors[name] ?? -1;
+        // The I/O threads always ask for CAS tokens and buffer writes to pipeline them (results
+        // stay truthful): these two read back as set, not as the threads run.
+        else if (name === 'cas' || name === 'buffer_requests') out[name] = this.#behaviors[name] ?? 0;
+        else if (name === 'hash') out[name] = nameOf(HASHERS, byId.get(id as number));
+        else if (name === 'distribution') out[name] = nameOf(DISTRIBUTIONS, byId.get(id as number));
+        else out[name] = byId.get(id as number) as number;
+      }
+      return out;
+    });
+  }
+
+  /**
+   * Changes behaviors on the live client: checked and applied to the configuration at once (so
+   * hash() follows), then on every I/O thread after the operations already issued.
+   */
+  setBehaviors(behaviors: Behaviors): Promise<void> {
+    return this.#guard('setBehaviors', () => {
+      const resolved = resolveBehaviors(behaviors, this.binary, 'setBehaviors');
+      if (resolved.namespace !== undefined) throw new RangeError('setBehaviors: the namespace is fixed when the client is made');
+      try {
+        this.#native.setBehaviors(resolved.pairs);
+      } catch (error) {
+        const rc = (error as { rc?: number }).rc;
+        throw rc === undefined ? error : errorFromReturnCode(rc, 'setBehaviors', undefined, (error as Error).message, undefined);
+      }
+      Object.assign(this.#behaviors, resolved.given);
+      const records = Buffer.alloc(resolved.pairs.length * 12);
+      resolved.pairs.forEach(([id, value], i) => {
+        records.writeUInt32LE(id, i * 12);
+        records.writeUInt32LE(value % 2 ** 32, i * 12 + 4);
+        records.writeUInt32LE(Math.floor(value / 2 ** 32), i * 12 + 8);
+      });
+      return this.#serverOp('setBehaviors', OpCode.SetBehaviors, () => 0, records, () => undefined);
+    });
   }
 
   /** Waits for in-flight operations, then closes every connection and stops the I/O threads. */
@@ -770,9 +856,9 @@ export class Client {
 
   #serverOp<T>(
     operation: string,
-    code: OpCode.FlushAll | OpCode.Stats | OpCode.Disconnect,
+    code: OpCode.FlushAll | OpCode.Stats | OpCode.Disconnect | OpCode.GetBehaviors | OpCode.SetBehaviors,
     exptime: () => number,
-    arg: string | undefined,
+    arg: string | Buffer | undefined,
     interpret: Interpret<T>,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -821,7 +907,7 @@ export class Client {
         value = take(meta[i + 3]);
         if (pending.wantCas && value !== undefined) result = extras[x++];
         if (rc === RC.SUCCESS && (pending.code === OpCode.Incr || pending.code === OpCode.Decr)) result = extras[x++];
-        if (isSoft(rc) && pending.code === OpCode.Stats) result = extras[x++];
+        if (isSoft(rc) && (pending.code === OpCode.Stats || pending.code === OpCode.GetBehaviors)) result = extras[x++];
       }
       let error: string | undefined;
       let server: string | undefined;

@@ -21,6 +21,8 @@ export enum OpCode {
   Stats = 12,
   Disconnect = 13,
   Close = 14,
+  GetBehaviors = 15,
+  SetBehaviors = 16,
 }
 
 /**
@@ -88,6 +90,8 @@ export interface NativeClient {
   hash(key: string | Buffer): number;
   /** After Close has completed: joins the I/O threads and releases the completion channel. */
   dispose(): void;
+  /** Applies `[memcached_behavior_t, value]` pairs to the master handle; throws (with .rc) on refusal. */
+  setBehaviors(pairs: Array<[number, number]>): void;
 }
 
 export interface NativeModule {

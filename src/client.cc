@@ -102,6 +102,7 @@ Napi::Function Client::Define(Napi::Env env) {
                                    {
                                        InstanceMethod<&Client::Hash>("hash"),
                                        InstanceMethod<&Client::Dispose>("dispose"),
+                                       InstanceMethod<&Client::SetBehaviors>("setBehaviors"),
                                    });
   // submit is the one method JavaScript calls all the time, including while a worker is being
   // terminated; node-addon-api's instance-method wrapper then fails to unwrap `this` and aborts
@@ -286,6 +287,27 @@ Napi::Value Client::Hash(const Napi::CallbackInfo& info) {
   return Napi::Value(env, index);
 }
 
+// setBehaviors([[id, value], ...]): applies behaviors to the master, in order, so that hash()
+// sees them and libmemcached can refuse a bad one here, synchronously. Setting never does I/O
+// (the master has no connections). The I/O threads get them through a SetBehaviors operation.
+Napi::Value Client::SetBehaviors(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "setBehaviors: expected an array of pairs");
+  Napi::Array pairs = info[0].As<Napi::Array>();
+  memcached_st* master = engine_->master();
+  for (uint32_t i = 0; i < pairs.Length(); i++) {
+    Napi::Array pair = pairs.Get(i).As<Napi::Array>();
+    int id = pair.Get(0u).ToNumber().Int32Value();
+    uint64_t value = static_cast<uint64_t>(pair.Get(1u).ToNumber().Int64Value());
+    memcached_return_t rc = memcached_behavior_set(master, static_cast<memcached_behavior_t>(id), value);
+    if (memcached_failed(rc)) {
+      throw MemcachedError(env, rc, "behavior " + std::to_string(id) + " = " + std::to_string(value) +
+                                        " rejected: " + memcached_last_error_message(master));
+    }
+  }
+  return env.Undefined();
+}
+
 // dispose(): after Close completed, joins the (exited) threads and drops the channel.
 Napi::Value Client::Dispose(const Napi::CallbackInfo& info) {
   Release();
@@ -419,7 +441,7 @@ void Client::Deliver(napi_env env) {
       if (soft && op->rc == MEMCACHED_SUCCESS && (op->code == OpCode::Incr || op->code == OpCode::Decr)) {
         push(FromUint64(env, op->result_number));
       }
-      if (soft && op->code == OpCode::Stats) push(StatsToJs(env, op->stats));
+      if (soft && ReturnsStats(op->code)) push(StatsToJs(env, op->stats));
     }
     if (!soft) {
       push(string(op->error));

@@ -29,6 +29,7 @@ class Client : public Napi::ObjectWrap<Client> {
   static napi_value SubmitCallback(napi_env env, napi_callback_info info);
   napi_value Submit(napi_env env, napi_value* argv);
   Napi::Value Hash(const Napi::CallbackInfo& info);
+  Napi::Value SetBehaviors(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 
   void Deliver(napi_env env);

@@ -10,6 +10,13 @@ Engine::Engine(memcached_st* master, uint32_t threads) : master_(master) {
     // `gets` costs the server no more than `get`, and always asking for CAS tokens lets
     // gets() share a memcached_mget with plain gets.
     memcached_behavior_set(clone, MEMCACHED_BEHAVIOR_SUPPORT_CAS, 1);
+    // memcached_clone copies the distribution but not the "weighted" flag beside it, so a
+    // clone of a ketama_weighted master would build an unweighted continuum and send keys to
+    // other servers than the master's hash() (and pylibmc) say. Setting the distribution again
+    // restores the flag; the hash functions were cloned already.
+    if (memcached_behavior_get(master_, MEMCACHED_BEHAVIOR_DISTRIBUTION) == MEMCACHED_DISTRIBUTION_CONSISTENT_WEIGHTED) {
+      memcached_behavior_set_distribution(clone, MEMCACHED_DISTRIBUTION_CONSISTENT_WEIGHTED);
+    }
     threads_.push_back(std::make_unique<IoThread>(this, clone));
   }
 }

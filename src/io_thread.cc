@@ -1,6 +1,7 @@
 #include "io_thread.h"
 
 #include <algorithm>
+#include <cstring>
 #include <string_view>
 
 #include "engine.h"
@@ -285,6 +286,12 @@ void IoThread::RunOne(Operation* op) {
     case OpCode::Disconnect:
       memcached_quit(handle_);
       return;
+    case OpCode::GetBehaviors:
+      ReadBehaviors(op);
+      return;
+    case OpCode::SetBehaviors:
+      ApplyBehaviors(op);
+      return;
     case OpCode::Close:
       memcached_result_free(&result_);
       memcached_free(handle_);  // sends `quit` to every connected server
@@ -330,6 +337,39 @@ void IoThread::RunOne(Operation* op) {
     }
     Fail(op, &item, rc == MEMCACHED_DELETED || rc == MEMCACHED_STORED ? MEMCACHED_SUCCESS : rc);
   }
+}
+
+// GetBehaviors: the item's value is the behavior ids as little-endian uint32s; the result is
+// one stats entry of (id, value) pairs, as decimal text. Here, not on the JS thread: reading
+// the socket sizes connects to a server.
+void IoThread::ReadBehaviors(Operation* op) {
+  const std::string& ids = op->items[0].value;
+  std::vector<std::pair<std::string, std::string>> values;
+  for (size_t at = 0; at + 4 <= ids.size(); at += 4) {
+    uint32_t id;
+    memcpy(&id, ids.data() + at, 4);
+    uint64_t value = memcached_behavior_get(handle_, static_cast<memcached_behavior_t>(id));
+    values.emplace_back(std::to_string(id), std::to_string(value));
+  }
+  op->stats.emplace_back(std::string(), std::move(values));
+}
+
+// SetBehaviors: the item's value is (uint32 id, uint32 low, uint32 high) records. The master
+// accepted them already (Client::SetBehaviors), so a failure here is not expected; it is
+// reported all the same. What this thread relies on is put back afterwards.
+void IoThread::ApplyBehaviors(Operation* op) {
+  const std::string& records = op->items[0].value;
+  for (size_t at = 0; at + 12 <= records.size(); at += 12) {
+    uint32_t word[3];
+    memcpy(word, records.data() + at, 12);
+    uint64_t value = (static_cast<uint64_t>(word[2]) << 32) | word[1];
+    memcached_return_t rc = memcached_behavior_set(handle_, static_cast<memcached_behavior_t>(word[0]), value);
+    if (memcached_failed(rc)) Fail(op, nullptr, rc);
+  }
+  memcached_behavior_set(handle_, MEMCACHED_BEHAVIOR_SUPPORT_CAS, 1);
+#ifndef LIBMEMCACHED_SYSTEM
+  if (pipelining_) memcached_behavior_set(handle_, MEMCACHED_BEHAVIOR_BUFFER_REQUESTS, 1);
+#endif
 }
 
 void IoThread::CollectStats(Operation* op) {

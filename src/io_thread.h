@@ -41,6 +41,8 @@ class IoThread {
   void DrainChunk();
   void RunOne(Operation* op);
   void CollectStats(Operation* op);
+  void ReadBehaviors(Operation* op);
+  void ApplyBehaviors(Operation* op);
   // Records `rc` for `item` (if any) and, when it is the operation's first failure, for `op`
   // together with libmemcached's explanation and the server involved.
   void Fail(Operation* op, Item* item, memcached_return_t rc);

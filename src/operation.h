@@ -37,20 +37,27 @@ enum class OpCode : uint8_t {
   Stats = 12,
   Disconnect = 13,
   Close = 14,
+  // Behaviors: read on one I/O thread's handle (reading some connects), set on every one.
+  GetBehaviors = 15,
+  SetBehaviors = 16,
 };
 
-constexpr uint8_t kOpCodeCount = 15;
+constexpr uint8_t kOpCodeCount = 17;
 
 inline bool IsRead(OpCode code) { return code == OpCode::Get; }
 inline bool IsPipelined(OpCode code) { return code == OpCode::Set || code == OpCode::Delete; }
-inline bool ForEveryThread(OpCode code) { return code == OpCode::Close || code == OpCode::Disconnect; }
+inline bool ForEveryThread(OpCode code) {
+  return code == OpCode::Close || code == OpCode::Disconnect || code == OpCode::SetBehaviors;
+}
+// Operations whose result is a list of (name, [key, value, ...]) in Operation::stats.
+inline bool ReturnsStats(OpCode code) { return code == OpCode::Stats || code == OpCode::GetBehaviors; }
 
 using StatsList = std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>>;
 
 struct Item {
   // Inputs.
   std::string key;
-  std::string value;  // Set...: the value; Stats: the stats group
+  std::string value;  // Set...: the value; Stats: the stats group; Get/SetBehaviors: see io_thread.cc
   uint32_t flags = 0;
   time_t exptime = 0;
 

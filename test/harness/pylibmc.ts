@@ -13,7 +13,9 @@ export type PylibmcOp =
   | { op: 'set'; key: string; expr: string; min_compress_len?: number; pickle_protocol?: number }
   | { op: 'set_multi'; mapping: Record<string, string>; key_prefix?: string }
   | { op: 'check'; key: string; expr: string }
-  | { op: 'get_multi'; keys: string[]; key_prefix?: string };
+  | { op: 'get_multi'; keys: string[]; key_prefix?: string }
+  | { op: 'behaviors'; behaviors: Record<string, unknown> }
+  | { op: 'hash'; keys: string[] };
 
 export interface PylibmcRequest {
   servers: string[];
@@ -29,6 +31,8 @@ export interface PylibmcResult {
   type?: string;
   error?: string;
   failed?: string[];
+  behaviors?: Record<string, number | string>;
+  servers?: number[];
 }
 
 export function runPylibmc(request: PylibmcRequest): PylibmcResult[] {

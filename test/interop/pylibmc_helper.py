@@ -10,6 +10,8 @@ Each op is one of
   {"op": "set_multi", "mapping": {k: python_expression}, "key_prefix": p}
   {"op": "check", "key": k, "expr": python_expression}   -> {"ok": equal and same type, "repr", "type"}
   {"op": "get_multi", "keys": [k], "key_prefix": p}      -> {"repr": repr of the dict}
+  {"op": "behaviors", "behaviors": {...}}                 -> {"behaviors": get_behaviors() of a client made with them}
+  {"op": "hash", "keys": [k]}                             -> {"servers": [index of the server of each key]}
 
 Expressions are Python source evaluated with a few names only (test data written by the test
 suite itself, never input from elsewhere).
@@ -70,6 +72,11 @@ def main():
                 continue
             want = value_of(op["expr"])
             out.append({"ok": got == want and type(got) is type(want), "repr": repr(got), "type": type(got).__name__})
+        elif kind == "behaviors":
+            mc = client(dict(request, behaviors=op["behaviors"]))
+            out.append({"behaviors": dict(mc.get_behaviors())})
+        elif kind == "hash":
+            out.append({"servers": [plain.hash(k) for k in op["keys"]]})
         elif kind == "get_multi":
             got = plain.get_multi(op["keys"], key_prefix=op.get("key_prefix", ""))
             out.append({"repr": repr(dict(sorted(got.items())))})

@@ -1,0 +1,149 @@
+/**
+ * Behaviors by pylibmc's names: accepted, applied in pylibmc's order and read back as the real
+ * pylibmc reads them back for the same settings; refused with a clear error when unknown or out
+ * of range; changed on a live client on every I/O thread.
+ */
+import { Client, ConnectionError, MemcachedError, ServerDown } from '../lib';
+import { BEHAVIOR_NAMES } from '../lib/behaviors';
+import { MemcachedServer, startMemcached } from './harness/memcached';
+import { runPylibmc } from './harness/pylibmc';
+
+let server: MemcachedServer;
+beforeAll(async () => {
+  server = await startMemcached();
+});
+afterAll(() => server?.stop());
+
+// This client's defaults differ from pylibmc's for these three (see the README); spelled out
+// here, both clients start from the same place.
+const PYLIBMC_DEFAULTS = { tcp_nodelay: 0, connect_timeout: 4000, _poll_timeout: 5000 };
+
+const SETTINGS: Array<Record<string, unknown>> = [
+  {},
+  { ketama: true },
+  { ketama_weighted: true },
+  { ketama_weighted: false },
+  { distribution: 'consistent' },
+  { distribution: 'consistent ketama spy' },
+  { distribution: 'random' },
+  { ketama: true, distribution: 'modula' },
+  { ketama_weighted: 1, hash: 'crc' },
+  { hash: 'md5', ketama_hash: 'fnv1a_32' },
+  { hash: 'murmur' },
+  { hash: 'jenkins', ketama_hash: 3 },
+  { remove_failed: 2, failure_limit: 3, retry_timeout: 4, dead_timeout: 5, auto_eject: 1 },
+  { remove_failed: 0, auto_eject: 1 },
+  { _retry_timeout: 7 },
+  { no_block: 1, tcp_keepalive: 1, tcp_nodelay: 5, num_replicas: 1, _sort_hosts: 1, _hash_with_prefix_key: 1 },
+  { _io_msg_watermark: 100, _io_bytes_watermark: 1000, _io_key_prefetch: 10 },
+  { send_timeout: 300000, receive_timeout: 200000, connect_timeout: 250, _poll_timeout: 300 },
+  { cas: 1, buffer_requests: 1 },
+  { verify_keys: 1 },
+  { pickle_protocol: 2 },
+];
+
+test.each(SETTINGS.map((s) => [JSON.stringify(s), s]))('%s reads back as pylibmc reads it back', async (_label, settings) => {
+  const behaviors = { ...PYLIBMC_DEFAULTS, ...settings };
+  const [theirs] = runPylibmc({ servers: [server.spec], ops: [{ op: 'behaviors', behaviors }] });
+  const mc = new Client([server.spec], { behaviors: behaviors as never });
+  try {
+    const ours = await mc.getBehaviors();
+    expect(Object.keys(ours)).toEqual(BEHAVIOR_NAMES);
+    expect(ours).toEqual(theirs.behaviors);
+  } finally {
+    await mc.close();
+  }
+});
+
+test('getBehaviors shows this client\'s own defaults', async () => {
+  const mc = new Client([server.spec]);
+  const b = await mc.getBehaviors();
+  expect([b.tcp_nodelay, b.connect_timeout, b._poll_timeout, b.hash, b.distribution]).toEqual([1, 1000, 1000, 'default', 'modula']);
+  await mc.close();
+});
+
+describe('refused, before anything is made', () => {
+  test.each([
+    ['an unknown name', { tcp_nodelayy: 1 }, /unknown behavior names: tcp_nodelayy/],
+    ['an unknown hash', { hash: 'sha1' }, /unknown hash "sha1"/],
+    ['hsieh, not compiled in', { hash: 'hsieh' }, /hsieh is not compiled/],
+    ['an unknown distribution', { distribution: 'consistent max' }, /unknown distribution "consistent max"/],
+    ['a negative timeout', { connect_timeout: -1 }, /connect_timeout must be an integer/],
+    ['a fraction', { retry_timeout: 1.5 }, /retry_timeout must be an integer/],
+    ['a string for a number', { tcp_nodelay: 'yes' }, /tcp_nodelay must be an integer/],
+    ['_noreply', { _noreply: 1 }, /_noreply is not supported/],
+    ['failure_limit 0', { failure_limit: 0 }, /failure_limit must be at least 1/],
+    ['pickle_protocol 6', { pickle_protocol: 6 }, /pickle_protocol must be an integer from -1 to 5/],
+  ])('%s', (_label, behaviors, message) => {
+    expect(() => new Client([server.spec], { behaviors: behaviors as never })).toThrow(RangeError);
+    expect(() => new Client([server.spec], { behaviors: behaviors as never })).toThrow(message);
+  });
+
+  test('verify_keys with the binary protocol', () => {
+    expect(() => new Client([server.spec], { binary: true, behaviors: { verify_keys: 1 } })).toThrow(/text protocol only/);
+  });
+
+  test('setBehaviors rejects the same way, and changes nothing', async () => {
+    const mc = new Client([server.spec], { behaviors: { retry_timeout: 3 } });
+    await expect(mc.setBehaviors({ retry_timeout: 9, bogus: 1 })).rejects.toThrow(/unknown behavior names: bogus/);
+    await expect(mc.setBehaviors({ namespace: 'x:' })).rejects.toThrow(/namespace is fixed/);
+    expect((await mc.getBehaviors()).retry_timeout).toBe(3);
+    await mc.close();
+  });
+});
+
+test('setBehaviors changes a live client on every I/O thread, after what was issued before', async () => {
+  const mc = new Client([server.spec], { connections: 3 });
+  await mc.set('b:k', 'v');
+  const [, set] = await Promise.all([mc.get('b:k'), mc.setBehaviors({ _poll_timeout: 321, ketama: true })]);
+  expect(set).toBeUndefined();
+  // Each read may land on any of the threads: all of them must show the change.
+  for (let i = 0; i < 6; i++) {
+    const b = await mc.getBehaviors();
+    expect([b._poll_timeout, b.distribution]).toEqual([321, 'consistent ketama']);
+  }
+  expect(await mc.get('b:k')).toBe('v');
+  await mc.close();
+});
+
+test('setBehaviors changes where keys go, as a client made with the same behaviors', async () => {
+  const specs = ['127.0.0.1:1', '127.0.0.1:2', '127.0.0.1:3'];
+  const live = new Client(specs);
+  const made = new Client(specs, { behaviors: { ketama: true } });
+  await live.setBehaviors({ ketama: true });
+  const keys = Array.from({ length: 200 }, (_, i) => `key${i}`);
+  expect(await Promise.all(keys.map((k) => live.hash(k)))).toEqual(await Promise.all(keys.map((k) => made.hash(k))));
+  await live.close();
+  await made.close();
+});
+
+test('clone() copies the behaviors, those set on the live client included', async () => {
+  const mc = new Client([server.spec], { behaviors: { ketama: true, retry_timeout: 9 } });
+  await mc.setBehaviors({ dead_timeout: 11 });
+  const copy = mc.clone();
+  const b = await copy.getBehaviors();
+  expect([b.distribution, b.retry_timeout, b.dead_timeout]).toEqual(['consistent ketama', 9, 11]);
+  await mc.close();
+  await copy.close();
+});
+
+test('buffer_requests keeps every write\'s answer truthful', async () => {
+  const mc = new Client([server.spec], { behaviors: { buffer_requests: 1 } });
+  await mc.delete('b:add');
+  const results = await Promise.all([mc.add('b:add', 1), mc.add('b:add', 2), mc.set('b:set', 3), mc.delete('b:missing')]);
+  expect(results).toEqual([true, false, true, false]);
+  expect(await mc.get('b:add')).toBe(1);
+  await mc.close();
+});
+
+test('behaviors are set and read on a client whose server is down', async () => {
+  const mc = new Client(['127.0.0.1:1']);
+  // Setting never connects; reading the socket sizes tries to, and reports 0 (as pylibmc).
+  await mc.setBehaviors({ tcp_keepalive: 1 });
+  const b = await mc.getBehaviors();
+  expect([b.tcp_keepalive, b._socket_send_size]).toEqual([1, 0]);
+  const error = await mc.get('k').catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(MemcachedError);
+  expect([ConnectionError.retcode, ServerDown.retcode]).toContain((error as MemcachedError).rc);
+  await mc.close();
+});
