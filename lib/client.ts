@@ -8,7 +8,7 @@
  */
 import { types } from 'node:util';
 import { BEHAVIORS, BEHAVIOR_NAMES, Behaviors, DISTRIBUTIONS, HASHERS, resolveBehaviors } from './behaviors';
-import { CacheMiss, ClientClosedError, DeserializationError, NotFound, errorFromReturnCode } from './errors';
+import { CacheMiss, ClientClosedError, DeserializationError, NotFound, NotSupportedError, errorFromReturnCode } from './errors';
 import { Key, checkKey, isKey } from './keys';
 import { META_WORDS, MULTI_RECORD, NO_VALUE, NativeClient, NativeConfig, OpCode, VALUE_IN_EXTRAS, native } from './native';
 import { ServerList, formatServer, parseServers } from './servers';
@@ -197,6 +197,9 @@ export class Client {
   // Operations issued after one whose value is still being compressed off-thread wait here, in
   // issue order, so that a get issued after a set still sees that set.
   #gate: Gated[] = [];
+  // Over UDP libmemcached sends requests without reading any reply: only writes whose answer
+  // can be "sent" are offered (see #checkUdp).
+  #udp: boolean;
   // The behaviors set so far, as given (names for hash and distribution): some are read back
   // from here rather than from libmemcached (see getBehaviors).
   #behaviors: Record<string, number | string>;
@@ -254,6 +257,7 @@ export class Client {
       connections,
     };
     this.servers = Object.freeze(parsed.map(formatServer));
+    this.#udp = parsed.some((server) => server.transport === 'udp');
     this.#onCompleteCallback = (meta, slab, extras) => this.#onComplete(meta, slab, extras);
     this.#native = new native.Client(config, this.#onCompleteCallback);
     this.#submission = new Submission(this.#native);
@@ -623,6 +627,15 @@ export class Client {
     this.#submission.item(h, undefined, key, keyBytes, value, flags, exptime);
   }
 
+  /** Over UDP, only set and delete (and their multi forms) make sense; the rest is refused here. */
+  #checkUdp(operation: string, code: OpCode): void {
+    if (this.#udp && code !== OpCode.Set && code !== OpCode.Delete && code !== OpCode.Close && code !== OpCode.Disconnect && code !== OpCode.GetBehaviors && code !== OpCode.SetBehaviors) {
+      throw new NotSupportedError(
+        `${operation}: not supported over UDP (libmemcached sends UDP requests without reading replies; only set and delete are sent, fire and forget)`,
+      );
+    }
+  }
+
   /** Runs `start` so that any exception it throws becomes a rejection. */
   #guard<T>(operation: string, start: () => Promise<T>): Promise<T> {
     try {
@@ -709,6 +722,7 @@ export class Client {
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (this.#closing) throw new ClientClosedError(operation);
+      this.#checkUdp(operation, code);
       const keyBytes = checkKey(key, operation, this.#namespaceLength, this.binary);
       const done: Done = (rc, v, f, result, error, server) => {
         if (!isSoft(rc)) {
@@ -749,6 +763,7 @@ export class Client {
   ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       if (this.#closing) throw new ClientClosedError(operation);
+      this.#checkUdp(operation, code);
       if (keys === null || typeof keys !== 'object' || typeof (keys as Iterable<Key>)[Symbol.iterator] !== 'function') {
         throw new TypeError(`${operation}: keys must be an iterable of keys (an array, a Set, ...)`);
       }
@@ -863,6 +878,7 @@ export class Client {
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (this.#closing) throw new ClientClosedError(operation);
+      this.#checkUdp(operation, code);
       const time = exptime();
       this.#whenReady(
         undefined,

@@ -131,3 +131,36 @@ export async function startMemcached(options: StartOptions = {}): Promise<Memcac
     return { spec, host, port, pid: child.pid as number, stop: stopper(child) };
   }
 }
+
+export interface SaslServer extends MemcachedServer {
+  username: string;
+  password: string;
+}
+
+/**
+ * A memcached that requires SASL (PLAIN, from a private sasldb; libmemcached-facts.md §4).
+ * Debian's memcached reads its SASL configuration from SASL_CONF_PATH.
+ */
+export async function startSaslMemcached(): Promise<SaslServer> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lmc-sasl-'));
+  fs.chmodSync(dir, 0o755);
+  const db = path.join(dir, 'sasldb2');
+  fs.writeFileSync(path.join(dir, 'memcached.conf'), `mech_list: plain\nsasldb_path: ${db}\n`);
+  const username = 'testuser';
+  const password = 'test-password';
+  const { spawnSync } = await import('node:child_process');
+  const saslpasswd = spawnSync('saslpasswd2', ['-p', '-a', 'memcached', '-c', '-f', db, username], { input: password });
+  if (saslpasswd.status !== 0) throw new Error(`saslpasswd2 failed: ${saslpasswd.stderr} (install sasl2-bin)`);
+  fs.chmodSync(db, 0o644); // memcached runs as nobody when the tests run as root
+  const server = await startMemcached({ args: ['-S'], env: { ...process.env, SASL_CONF_PATH: dir } });
+  const stop = server.stop;
+  return {
+    ...server,
+    username,
+    password,
+    stop: async () => {
+      await stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
