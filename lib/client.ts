@@ -189,7 +189,8 @@ export class Client {
   #nextId = 1;
   #closing: Promise<void> | undefined;
   #compress: CompressOptions;
-  #namespaceLength: number;
+  // libmemcached puts it in front of every key; checkKey counts it in the 250-byte limit.
+  #namespace: string;
   // Set when serialize/deserialize are replaced (by an option or a subclass): the default
   // serializer has a faster path that skips the [bytes, flags] array.
   #customSerialize: boolean;
@@ -230,7 +231,7 @@ export class Client {
     }
     const namespace = checkNamespace(options.namespace ?? behaviors.namespace, 'Client');
     this.#behaviors = behaviors.given;
-    this.#namespaceLength = namespace?.length ?? 0;
+    this.#namespace = namespace ?? '';
     for (const hook of ['serialize', 'deserialize'] as const) {
       if (options[hook] !== undefined && typeof options[hook] !== 'function') throw new TypeError(`${hook} must be a function`);
     }
@@ -491,7 +492,12 @@ export class Client {
   /** A new client with the same configuration and its own connections and I/O threads. */
   clone(): Client {
     if (this.#closing) throw new ClientClosedError('clone');
-    return new Client([...this.servers], { ...this.options, behaviors: { ...this.#behaviors } });
+    // The namespace too: it may have come among the behaviors, which #behaviors leaves out.
+    return new Client([...this.servers], {
+      ...this.options,
+      namespace: this.#namespace || undefined,
+      behaviors: { ...this.#behaviors },
+    });
   }
 
   /**
@@ -723,7 +729,7 @@ export class Client {
     return new Promise<T>((resolve, reject) => {
       if (this.#closing) throw new ClientClosedError(operation);
       this.#checkUdp(operation, code);
-      const keyBytes = checkKey(key, operation, this.#namespaceLength, this.binary);
+      const keyBytes = checkKey(key, operation, this.#namespace.length, this.binary);
       const done: Done = (rc, v, f, result, error, server) => {
         if (!isSoft(rc)) {
           reject(errorFromReturnCode(rc, operation, keyText(key), error, server));
@@ -769,7 +775,7 @@ export class Client {
       }
       const list = Array.isArray(keys) ? (keys as Key[]) : [...keys];
       const extra = this.#checkPrefix(prefix, operation);
-      const lengths = list.map((key) => checkKey(key, operation, extra + this.#namespaceLength, this.binary) + extra);
+      const lengths = list.map((key) => checkKey(key, operation, extra + this.#namespace.length, this.binary) + extra);
       const prepared = values ? list.map((_key, i) => values(i)) : [];
       if (list.length === 0) {
         resolve();

@@ -127,6 +127,15 @@ test('clone() copies the behaviors, those set on the live client included', asyn
   await copy.close();
 });
 
+test('clone() keeps a namespace given among the behaviors', async () => {
+  const mc = new Client([server.spec], { behaviors: { namespace: 'cl:' } });
+  await mc.set('k', 'namespaced');
+  const copy = mc.clone();
+  expect(await copy.get('k')).toBe('namespaced');
+  await mc.close();
+  await copy.close();
+});
+
 test('buffer_requests keeps every write\'s answer truthful', async () => {
   const mc = new Client([server.spec], { behaviors: { buffer_requests: 1 } });
   await mc.delete('b:add');
