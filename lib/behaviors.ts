@@ -8,7 +8,8 @@
  * in seconds.
  */
 
-type Kind = 'flag' | 'number' | 'hash' | 'ketama_hash' | 'distribution' | 'pickle_protocol';
+// Integers (booleans count as 0 and 1), or names from a table for the symbolic ones.
+type Kind = 'integer' | 'hash' | 'ketama_hash' | 'distribution' | 'pickle_protocol';
 
 interface Behavior {
   /** memcached_behavior_t; undefined for pylibmc-only ones. */
@@ -18,35 +19,35 @@ interface Behavior {
 
 /** In pylibmc's table order, which is the order of application. */
 export const BEHAVIORS: Readonly<Record<string, Behavior>> = Object.freeze({
-  no_block: { id: 0, kind: 'flag' },
-  tcp_nodelay: { id: 1, kind: 'flag' },
-  tcp_keepalive: { id: 32, kind: 'flag' },
+  no_block: { id: 0, kind: 'integer' },
+  tcp_nodelay: { id: 1, kind: 'integer' },
+  tcp_keepalive: { id: 32, kind: 'integer' },
   hash: { id: 2, kind: 'hash' },
   ketama_hash: { id: 17, kind: 'ketama_hash' },
-  ketama: { id: 3, kind: 'flag' },
-  ketama_weighted: { id: 16, kind: 'flag' },
+  ketama: { id: 3, kind: 'integer' },
+  ketama_weighted: { id: 16, kind: 'integer' },
   distribution: { id: 9, kind: 'distribution' },
-  cas: { id: 7, kind: 'flag' },
-  buffer_requests: { id: 10, kind: 'flag' },
-  verify_keys: { id: 13, kind: 'flag' },
-  connect_timeout: { id: 14, kind: 'number' },
-  send_timeout: { id: 19, kind: 'number' },
-  receive_timeout: { id: 20, kind: 'number' },
-  num_replicas: { id: 29, kind: 'number' },
-  auto_eject: { id: 28, kind: 'flag' },
-  retry_timeout: { id: 15, kind: 'number' },
-  remove_failed: { id: 35, kind: 'number' },
-  failure_limit: { id: 21, kind: 'number' },
-  _io_msg_watermark: { id: 22, kind: 'number' },
-  _io_bytes_watermark: { id: 23, kind: 'number' },
-  _io_key_prefetch: { id: 24, kind: 'number' },
-  _hash_with_prefix_key: { id: 25, kind: 'flag' },
-  _noreply: { id: 26, kind: 'flag' },
-  _sort_hosts: { id: 12, kind: 'flag' },
-  _poll_timeout: { id: 8, kind: 'number' },
-  _socket_send_size: { id: 4, kind: 'number' },
-  _socket_recv_size: { id: 5, kind: 'number' },
-  dead_timeout: { id: 36, kind: 'number' },
+  cas: { id: 7, kind: 'integer' },
+  buffer_requests: { id: 10, kind: 'integer' },
+  verify_keys: { id: 13, kind: 'integer' },
+  connect_timeout: { id: 14, kind: 'integer' },
+  send_timeout: { id: 19, kind: 'integer' },
+  receive_timeout: { id: 20, kind: 'integer' },
+  num_replicas: { id: 29, kind: 'integer' },
+  auto_eject: { id: 28, kind: 'integer' },
+  retry_timeout: { id: 15, kind: 'integer' },
+  remove_failed: { id: 35, kind: 'integer' },
+  failure_limit: { id: 21, kind: 'integer' },
+  _io_msg_watermark: { id: 22, kind: 'integer' },
+  _io_bytes_watermark: { id: 23, kind: 'integer' },
+  _io_key_prefetch: { id: 24, kind: 'integer' },
+  _hash_with_prefix_key: { id: 25, kind: 'integer' },
+  _noreply: { id: 26, kind: 'integer' },
+  _sort_hosts: { id: 12, kind: 'integer' },
+  _poll_timeout: { id: 8, kind: 'integer' },
+  _socket_send_size: { id: 4, kind: 'integer' },
+  _socket_recv_size: { id: 5, kind: 'integer' },
+  dead_timeout: { id: 36, kind: 'integer' },
   pickle_protocol: { id: undefined, kind: 'pickle_protocol' },
 });
 
@@ -140,32 +141,19 @@ export function resolveBehaviors(behaviors: unknown, binary: boolean, operation:
     // pylibmc skips a None hash or distribution.
     if ((value === null || value === undefined) && (name === 'hash' || name === 'distribution')) continue;
     const { id, kind } = BEHAVIORS[name];
-    let number: number;
-    switch (kind) {
-      case 'hash':
-        number = lookup(HASHERS, value, name, 'hash');
-        resolved.given[name] = value as string;
-        break;
-      case 'ketama_hash':
-        number = typeof value === 'string' ? lookup(HASHERS, value, name, 'hash') : integer(value, name, 0, 9);
-        resolved.given[name] = number;
-        break;
-      case 'distribution':
-        number = lookup(DISTRIBUTIONS, value, name, 'distribution');
-        resolved.given[name] = value as string;
-        break;
-      case 'pickle_protocol':
-        // Only pylibmc pickles; accepted (and read back) so that shared configuration works.
-        resolved.given[name] = integer(value, name, -1, 5);
-        continue;
-      case 'flag':
-        number = integer(value, name, 0, INT32_MAX);
-        resolved.given[name] = number;
-        break;
-      default:
-        number = integer(value, name, 0, INT32_MAX);
-        resolved.given[name] = number;
+    if (kind === 'pickle_protocol') {
+      // Only pylibmc pickles; accepted (and read back) so that shared configuration works.
+      resolved.given[name] = integer(value, name, -1, 5);
+      continue;
     }
+    const number =
+      kind === 'hash' || (kind === 'ketama_hash' && typeof value === 'string')
+        ? lookup(HASHERS, value, name, 'hash')
+        : kind === 'distribution'
+          ? lookup(DISTRIBUTIONS, value, name, 'distribution')
+          : integer(value, name, 0, kind === 'ketama_hash' ? 9 : INT32_MAX);
+    // Read back as pylibmc does: hash and distribution by name, everything else as a number.
+    resolved.given[name] = kind === 'hash' || kind === 'distribution' ? (value as string) : number;
     if (name === '_noreply' && number !== 0) {
       // With noreply every write reports success whatever happened, and libmemcached 1.1.4 mixes
       // up replies when noreply meets the binary protocol (its bug #142): refused.

@@ -90,8 +90,8 @@ export interface NativeClient {
   hash(key: string | Buffer): number;
   /** After Close has completed: joins the I/O threads and releases the completion channel. */
   dispose(): void;
-  /** Applies `[memcached_behavior_t, value]` pairs to the master handle; throws (with .rc) on refusal. */
-  setBehaviors(pairs: Array<[number, number]>): void;
+  /** Applies (memcached_behavior_t, value) word pairs to the master handle; throws (with .rc) on refusal. */
+  setBehaviors(pairs: Uint32Array): void;
 }
 
 export interface NativeModule {

@@ -287,21 +287,21 @@ Napi::Value Client::Hash(const Napi::CallbackInfo& info) {
   return Napi::Value(env, index);
 }
 
-// setBehaviors([[id, value], ...]): applies behaviors to the master, in order, so that hash()
-// sees them and libmemcached can refuse a bad one here, synchronously. Setting never does I/O
-// (the master has no connections). The I/O threads get them through a SetBehaviors operation.
+// setBehaviors(Uint32Array of id, value pairs): applies behaviors to the master, in order, so
+// that hash() sees them and libmemcached can refuse a bad one here, synchronously. Setting never
+// does I/O (the master has no connections). The I/O threads get the same words through a
+// SetBehaviors operation (IoThread::ApplyBehaviors).
 Napi::Value Client::SetBehaviors(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "setBehaviors: expected an array of pairs");
-  Napi::Array pairs = info[0].As<Napi::Array>();
+  if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
+    throw Napi::TypeError::New(env, "setBehaviors: expected a Uint32Array of (id, value) pairs");
+  }
+  Napi::Uint32Array words = info[0].As<Napi::Uint32Array>();
   memcached_st* master = engine_->master();
-  for (uint32_t i = 0; i < pairs.Length(); i++) {
-    Napi::Array pair = pairs.Get(i).As<Napi::Array>();
-    int id = pair.Get(0u).ToNumber().Int32Value();
-    uint64_t value = static_cast<uint64_t>(pair.Get(1u).ToNumber().Int64Value());
-    memcached_return_t rc = memcached_behavior_set(master, static_cast<memcached_behavior_t>(id), value);
+  for (size_t i = 0; i + 1 < words.ElementLength(); i += 2) {
+    memcached_return_t rc = memcached_behavior_set(master, static_cast<memcached_behavior_t>(words[i]), words[i + 1]);
     if (memcached_failed(rc)) {
-      throw MemcachedError(env, rc, "behavior " + std::to_string(id) + " = " + std::to_string(value) +
+      throw MemcachedError(env, rc, "behavior " + std::to_string(words[i]) + " = " + std::to_string(words[i + 1]) +
                                         " rejected: " + memcached_last_error_message(master));
     }
   }

@@ -354,16 +354,15 @@ void IoThread::ReadBehaviors(Operation* op) {
   op->stats.emplace_back(std::string(), std::move(values));
 }
 
-// SetBehaviors: the item's value is (uint32 id, uint32 low, uint32 high) records. The master
-// accepted them already (Client::SetBehaviors), so a failure here is not expected; it is
-// reported all the same. What this thread relies on is put back afterwards.
+// SetBehaviors: the item's value is (uint32 id, uint32 value) pairs, the words the master
+// accepted already (Client::SetBehaviors), so a failure here is not expected; it is reported
+// all the same. What this thread relies on is put back afterwards.
 void IoThread::ApplyBehaviors(Operation* op) {
-  const std::string& records = op->items[0].value;
-  for (size_t at = 0; at + 12 <= records.size(); at += 12) {
-    uint32_t word[3];
-    memcpy(word, records.data() + at, 12);
-    uint64_t value = (static_cast<uint64_t>(word[2]) << 32) | word[1];
-    memcached_return_t rc = memcached_behavior_set(handle_, static_cast<memcached_behavior_t>(word[0]), value);
+  const std::string& pairs = op->items[0].value;
+  for (size_t at = 0; at + 8 <= pairs.size(); at += 8) {
+    uint32_t word[2];
+    memcpy(word, pairs.data() + at, 8);
+    memcached_return_t rc = memcached_behavior_set(handle_, static_cast<memcached_behavior_t>(word[0]), word[1]);
     if (memcached_failed(rc)) Fail(op, nullptr, rc);
   }
   memcached_behavior_set(handle_, MEMCACHED_BEHAVIOR_SUPPORT_CAS, 1);
