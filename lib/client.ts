@@ -165,6 +165,14 @@ function nameOf(table: Readonly<Record<string, number>>, value: number | undefin
   return found ?? (value as number);
 }
 
+/** What a UDP client can do: writes that need no answer, and what never touches a server. */
+const UDP_OPERATIONS = new Set([OpCode.Set, OpCode.Delete, OpCode.Close, OpCode.Disconnect, OpCode.GetBehaviors, OpCode.SetBehaviors]);
+
+/** GetBehaviors' request: the ids of every behavior libmemcached knows, as uint32 words. */
+const BEHAVIOR_IDS = Buffer.from(
+  new Uint32Array(BEHAVIOR_NAMES.map((name) => BEHAVIORS[name].id).filter((id): id is number => id !== undefined)).buffer,
+);
+
 /** What #decode returns when the deserializer throws CacheMiss. */
 const MISS = Symbol('miss');
 
@@ -506,9 +514,7 @@ export class Client {
    * buffer sizes makes libmemcached connect to the first server.
    */
   getBehaviors(): Promise<Record<string, number | string>> {
-    const ids = BEHAVIOR_NAMES.map((name) => BEHAVIORS[name].id).filter((id): id is number => id !== undefined);
-    const request = Buffer.from(new Uint32Array(ids).buffer);
-    return this.#serverOp('getBehaviors', OpCode.GetBehaviors, () => 0, request, (_rc, _value, _flags, result) => {
+    return this.#serverOp('getBehaviors', OpCode.GetBehaviors, () => 0, BEHAVIOR_IDS, (_rc, _value, _flags, result) => {
       const [[, flat]] = result as Array<[string, string[]]>;
       const byId = new Map<number, number>();
       for (let i = 0; i < flat.length; i += 2) byId.set(Number(flat[i]), Number(flat[i + 1]));
@@ -535,20 +541,17 @@ export class Client {
     return this.#guard('setBehaviors', () => {
       const resolved = resolveBehaviors(behaviors, this.binary, 'setBehaviors');
       if (resolved.namespace !== undefined) throw new RangeError('setBehaviors: the namespace is fixed when the client is made');
+      // (id, value) uint32 pairs: behavior values are checked to fit 31 bits. The same words go
+      // to the master now and to every I/O thread through the queue.
+      const words = new Uint32Array(resolved.pairs.flat());
       try {
-        this.#native.setBehaviors(resolved.pairs);
+        this.#native.setBehaviors(words);
       } catch (error) {
         const rc = (error as { rc?: number }).rc;
         throw rc === undefined ? error : errorFromReturnCode(rc, 'setBehaviors', undefined, (error as Error).message, undefined);
       }
       Object.assign(this.#behaviors, resolved.given);
-      const records = Buffer.alloc(resolved.pairs.length * 12);
-      resolved.pairs.forEach(([id, value], i) => {
-        records.writeUInt32LE(id, i * 12);
-        records.writeUInt32LE(value % 2 ** 32, i * 12 + 4);
-        records.writeUInt32LE(Math.floor(value / 2 ** 32), i * 12 + 8);
-      });
-      return this.#serverOp('setBehaviors', OpCode.SetBehaviors, () => 0, records, () => undefined);
+      return this.#serverOp('setBehaviors', OpCode.SetBehaviors, () => 0, Buffer.from(words.buffer), () => undefined);
     });
   }
 
@@ -635,7 +638,7 @@ export class Client {
 
   /** Over UDP, only set and delete (and their multi forms) make sense; the rest is refused here. */
   #checkUdp(operation: string, code: OpCode): void {
-    if (this.#udp && code !== OpCode.Set && code !== OpCode.Delete && code !== OpCode.Close && code !== OpCode.Disconnect && code !== OpCode.GetBehaviors && code !== OpCode.SetBehaviors) {
+    if (this.#udp && !UDP_OPERATIONS.has(code)) {
       throw new NotSupportedError(
         `${operation}: not supported over UDP (libmemcached sends UDP requests without reading replies; only set and delete are sent, fire and forget)`,
       );
@@ -681,7 +684,7 @@ export class Client {
    * result may be a Promise (of a value or MISS).
    */
   #decode(operation: string, key: Key, bytes: Buffer, flags: number): unknown {
-    if ((flags & FLAG_ZLIB) === 0) return this.#deserializeRead(operation, key, bytes, flags, false);
+    if ((flags & FLAG_ZLIB) === 0) return this.#deserializeRead(operation, key, bytes, flags);
     let inflated: Buffer | Promise<Buffer>;
     try {
       inflated = inflate(bytes, flags);
@@ -690,17 +693,18 @@ export class Client {
     }
     return isPromise(inflated)
       ? inflated.then(
-          (raw) => this.#deserializeRead(operation, key, raw, flags, true),
+          (raw) => this.#deserializeRead(operation, key, raw, flags),
           (error: unknown) => Promise.reject(this.#decodeError(operation, key, error)),
         )
-      : this.#deserializeRead(operation, key, inflated, flags, true);
+      : this.#deserializeRead(operation, key, inflated, flags);
   }
 
-  #deserializeRead(operation: string, key: Key, bytes: Buffer, flags: number, owned: boolean): unknown {
+  #deserializeRead(operation: string, key: Key, bytes: Buffer, flags: number): unknown {
     try {
       if (!this.#customDeserialize) return decodeValue(bytes, flags);
-      // A user's deserializer may keep the Buffer: never hand it a view of a shared delivery.
-      return this.deserialize(owned || bytes.byteLength === bytes.buffer.byteLength ? bytes : Buffer.from(bytes), flags);
+      // A user's deserializer may keep the Buffer: never hand it a view of a larger buffer (the
+      // values of one delivery share one).
+      return this.deserialize(bytes.byteLength === bytes.buffer.byteLength ? bytes : Buffer.from(bytes), flags);
     } catch (error) {
       if (error instanceof CacheMiss) return MISS;
       throw this.#decodeError(operation, key, error);
@@ -741,8 +745,9 @@ export class Client {
           reject(failure);
         }
       };
-      if (encoded === undefined && this.#gate.length === 0) {
-        this.#push(code, key, keyBytes, undefined, 0, exptime, number, wantCas, done);
+      // The common case, without the closure #whenReady needs: nothing waits for compression.
+      if (!isPromise(encoded) && this.#gate.length === 0) {
+        this.#push(code, key, keyBytes, encoded?.bytes, encoded?.flags ?? 0, exptime, number, wantCas, done);
         return;
       }
       this.#whenReady(
