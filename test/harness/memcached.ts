@@ -2,7 +2,7 @@
  * Real memcached servers for tests: started on free loopback ports (or UNIX sockets in a
  * private temporary folder), waited for until they accept connections, stopped by pid.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -148,7 +148,6 @@ export async function startSaslMemcached(): Promise<SaslServer> {
   fs.writeFileSync(path.join(dir, 'memcached.conf'), `mech_list: plain\nsasldb_path: ${db}\n`);
   const username = 'testuser';
   const password = 'test-password';
-  const { spawnSync } = await import('node:child_process');
   const saslpasswd = spawnSync('saslpasswd2', ['-p', '-a', 'memcached', '-c', '-f', db, username], { input: password });
   if (saslpasswd.status !== 0) throw new Error(`saslpasswd2 failed: ${saslpasswd.stderr} (install sasl2-bin)`);
   fs.chmodSync(db, 0o644); // memcached runs as nobody when the tests run as root
