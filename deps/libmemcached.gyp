@@ -18,7 +18,7 @@
         'type': 'none',
         'actions': [{
           'action_name': 'build_libmemcached',
-          'inputs': ['libmemcached.sh'],
+          'inputs': ['libmemcached.sh', '<!@(ls -1 patches/*.patch)'],
           'outputs': [
             '<(lm_prefix)/lib/libmemcachedutil.a',
             '<(lm_prefix)/lib/libmemcached.a',

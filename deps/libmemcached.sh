@@ -52,6 +52,9 @@ CMAKE_OPTIONS=(
   -DBUILD_DOCS_MAN=OFF
 )
 ARCHIVES=(libmemcachedutil libmemcached libhashkit)
+# Changes of our own to libmemcached's source, applied in order after extraction (each one says
+# why at the top of the hunk it changes).
+PATCHES=("$here"/patches/*.patch)
 
 log() { printf 'libmemcached deps: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -128,14 +131,21 @@ or link a system libmemcached >= $VERSION with npm_config_libmemcached=system."
 
 require_tools() {
   local missing=() t
-  for t in cmake bison flex make c++; do command -v "$t" > /dev/null || missing+=("$t"); done
+  for t in cmake bison flex patch make c++; do command -v "$t" > /dev/null || missing+=("$t"); done
   [ -f /usr/include/sasl/sasl.h ] || missing+=("sasl/sasl.h")
   [ ${#missing[@]} -eq 0 ] && return
-  die "missing build tools: ${missing[*]}. On Debian/Ubuntu: apt-get install -y cmake bison flex make g++ libsasl2-dev"
+  die "missing build tools: ${missing[*]}. On Debian/Ubuntu: apt-get install -y cmake bison flex patch make g++ libsasl2-dev"
+}
+
+patches_text() {
+  local p
+  for p in "${PATCHES[@]}"; do [ -f "$p" ] && printf '%s %s\n' "$(basename "$p")" "$(sha256sum "$p" | cut -d' ' -f1)"; done
+  return 0
 }
 
 stamp_text() {
   printf '%s\n' "$VERSION" "$SHA256" "${CMAKE_OPTIONS[@]}" "$(c++ --version | head -1)"
+  patches_text
 }
 
 built() {
@@ -149,10 +159,16 @@ do_build() {
   require_tools
   built && return
   fetch
-  if [ ! -f "$src/.extracted" ]; then
+  # The marker records the patches applied: a changed patch means a fresh extraction.
+  if [ ! -f "$src/.extracted" ] || [ "$(cat "$src/.extracted")" != "$(patches_text)" ]; then
     rm -rf "$src"
     tar -xzf "$cache/$TARBALL" -C "$cache"
-    touch "$src/.extracted"
+    local p
+    for p in "${PATCHES[@]}"; do
+      [ -f "$p" ] || continue
+      patch -d "$src" -p1 --forward --quiet < "$p" || die "patch $(basename "$p") does not apply"
+    done
+    patches_text > "$src/.extracted"
   fi
   log "building static libmemcached $VERSION (Release, PIC, SASL)"
   local jobs

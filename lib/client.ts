@@ -8,6 +8,7 @@
  */
 import { types } from 'node:util';
 import { BEHAVIORS, BEHAVIOR_NAMES, Behaviors, DISTRIBUTIONS, HASHERS, resolveBehaviors } from './behaviors';
+import { withFailover } from './failover';
 import { CacheMiss, ClientClosedError, DeserializationError, NotFound, NotSupportedError, errorFromReturnCode } from './errors';
 import { Key, checkKey, isKey } from './keys';
 import { META_WORDS, MULTI_RECORD, NO_VALUE, NativeClient, NativeConfig, OpCode, VALUE_IN_EXTRAS, native } from './native';
@@ -35,6 +36,13 @@ export interface ClientOptions {
    * `{ ketama: true, _poll_timeout: 500 }`; see the README for the list and this client's defaults.
    */
   behaviors?: Behaviors;
+  /**
+   * Automatic failover: a server that cannot be reached is taken out of the key distribution
+   * (its keys move to the others) and tried again after `dead_timeout` seconds. Sets ketama,
+   * remove_failed, failure_limit 1, retry_timeout 1 and dead_timeout 10, except those given in
+   * `behaviors`; see the README.
+   */
+  failover?: boolean;
   /**
    * Native I/O threads, each with its own connection to every server. Operations on one key
    * always use the same thread, so they stay in order. Default 1 (see the README for why).
@@ -233,7 +241,8 @@ export class Client {
       minCompressLen: checkMinCompressLen(options.minCompressLen, 'Client'),
       compressLevel: checkCompressLevel(options.compressLevel, 'Client'),
     };
-    const behaviors = resolveBehaviors(options.behaviors, this.binary, 'Client');
+    if (options.failover !== undefined && typeof options.failover !== 'boolean') throw new TypeError('failover must be a boolean');
+    const behaviors = resolveBehaviors(options.failover ? withFailover(options.behaviors) : options.behaviors, this.binary, 'Client');
     if (options.namespace !== undefined && behaviors.namespace !== undefined && options.namespace !== behaviors.namespace) {
       throw new RangeError('namespace given twice (as an option and among the behaviors) with different values');
     }

@@ -18,6 +18,7 @@ export type {
 } from './client';
 export { FLAG_EXACT_TYPE, FLAG_INTEGER, FLAG_JSON, FLAG_LONG, FLAG_NONE, FLAG_PICKLE, FLAG_TEXT, FLAG_ZLIB } from './values';
 export * from './errors';
+export { FAILOVER_BEHAVIORS } from './failover';
 export type { Key } from './keys';
 export type { ServerList } from './servers';
 

@@ -23,7 +23,7 @@ if newer node_modules/.package-lock.json package-lock.json package.json; then
   # Scripts are skipped here because the addon is built just below, once.
   npm ci --ignore-scripts --no-audit --no-fund
 fi
-if newer build/Release/memcached.node binding.gyp src deps/libmemcached.gyp deps/libmemcached.sh; then
+if newer build/Release/memcached.node binding.gyp src deps/libmemcached.gyp deps/libmemcached.sh deps/patches; then
   npm run build:native
 fi
 if newer dist/index.js lib tsconfig.json tsconfig.build.json package.json; then

@@ -11,6 +11,8 @@
 // response.h), linked from the bundled static library; distributions' shared libraries do not
 // export it, so a system build writes without pipelining.
 memcached_return_t memcached_read_one_response(memcached_instance_st* instance, memcached_result_st* result);
+// Closes one server's connection (src/libmemcached/quit.hpp); `io_death` skips the goodbye.
+void memcached_quit_server(memcached_instance_st* instance, bool io_death);
 #endif
 
 namespace lmc {
@@ -191,22 +193,45 @@ void IoThread::RunReads(Operation** begin, Operation** end) {
     read_lengths_.push_back(items[i].first->key.size());
   }
   if (read_keys_.empty()) return;
+  if (!Fetch(items.data(), items.data() + items.size())) return;
 
+  // memcached_mget skips a server it cannot connect to and reports success: that server's keys
+  // would read as misses, and whether a get failed would depend on which other gets shared its
+  // batch. The query's error (cleared when the mget began) tells that it happened; each key
+  // still without a value is then read alone, which gives its true answer: its server's error,
+  // or the value (or miss) on the server it maps to now that a failed server may be ejected.
+  // Only this rare path pays for it; the server is in backoff by now, so each read is quick.
+  if (!memcached_failed(memcached_last_error(handle_))) return;
+  for (size_t i = 0; i < items.size();) {
+    size_t j = i + 1;
+    while (j < items.size() && items[j].first->key == items[i].first->key) j++;
+    if (!items[i].first->hit) {
+      read_keys_.assign(1, items[i].first->key.data());
+      read_lengths_.assign(1, items[i].first->key.size());
+      Fetch(items.data() + i, items.data() + j);
+    }
+    i = j;
+  }
+}
+
+// Runs the mget of read_keys_ and hands each result to the items of `begin..end` (sorted by
+// key) asking for it. Returns false when the read failed, every item without a value having
+// been failed with the error.
+bool IoThread::Fetch(std::pair<Item*, Operation*>* begin, std::pair<Item*, Operation*>* end) {
   memcached_return_t rc = memcached_mget(handle_, read_keys_.data(), read_lengths_.data(), read_keys_.size());
   if (memcached_failed(rc)) {
-    for (auto& [item, op] : items) Fail(op, item, rc);
-    return;
+    for (auto* it = begin; it != end; ++it) Fail(it->second, it->first, rc);
+    return false;
   }
   memcached_return_t fetch_rc;
   while (memcached_fetch_result(handle_, &result_, &fetch_rc) != nullptr) {
     std::string_view key(memcached_result_key_value(&result_), memcached_result_key_length(&result_));
-    auto first = std::lower_bound(items.begin(), items.end(), key,
-                                  [](const auto& entry, std::string_view k) { return entry.first->key < k; });
+    auto* first = std::lower_bound(begin, end, key, [](const auto& entry, std::string_view k) { return entry.first->key < k; });
     // A stored empty value comes back as a NULL pointer with SUCCESS: hit or miss is decided by
     // the result's presence, never by the pointer.
     const char* data = memcached_result_value(&result_);
     size_t length = data != nullptr ? memcached_result_length(&result_) : 0;
-    for (auto it = first; it != items.end() && it->first->key == key; ++it) {
+    for (auto* it = first; it != end && it->first->key == key; ++it) {
       Item* item = it->first;
       item->hit = true;
       item->result.assign(data != nullptr ? data : "", length);
@@ -216,12 +241,31 @@ void IoThread::RunReads(Operation** begin, Operation** end) {
   }
   if (fetch_rc != MEMCACHED_END && fetch_rc != MEMCACHED_NOTFOUND && fetch_rc != MEMCACHED_SUCCESS) {
     // A server failed mid-fetch. Its keys look like misses in what came back, so every item
-    // still without a value reports the error rather than a miss. The connection state is
-    // unknown: start afresh (as pylibmc does).
-    for (auto& [item, op] : items) {
-      if (!item->hit) Fail(op, item, fetch_rc);
+    // still without a value reports the error rather than a miss.
+    for (auto* it = begin; it != end; ++it) {
+      if (!it->first->hit) Fail(it->second, it->first, fetch_rc);
     }
-    memcached_quit(handle_);
+    DropUnreadReplies();
+    return false;
+  }
+  return true;
+}
+
+// After a failed fetch, the connections still owing replies are closed, so that no later
+// request reads them as its own. Only those: a server that failed (a timeout closed its
+// connection already) must keep the failed state that closing it again would reset, and the
+// healthy ones keep their connections.
+void IoThread::DropUnreadReplies() {
+  uint32_t count = memcached_server_count(handle_);
+  for (uint32_t i = 0; i < count; i++) {
+    const memcached_instance_st* server = memcached_server_instance_by_position(handle_, i);
+    if (memcached_server_response_count(server) == 0) continue;
+#ifndef LIBMEMCACHED_SYSTEM
+    memcached_quit_server(const_cast<memcached_instance_st*>(server), true);
+#else
+    memcached_quit(handle_);  // the shared library exports no per-server close
+    return;
+#endif
   }
 }
 
@@ -263,8 +307,10 @@ void IoThread::DrainChunk() {
   for (const Pending& pending : chunk_) {
     memcached_return_t rc;
     if (pending.server == nullptr || memcached_server_response_count(pending.server) == 0) {
-      // The connection failed while flushing: its replies will never come.
-      rc = memcached_failed(flush_rc) ? flush_rc : MEMCACHED_CONNECTION_FAILURE;
+      // The connection failed (while flushing, or a timeout on an earlier reply closed it):
+      // these replies will never come. The server's own error says why.
+      memcached_return_t server_rc = pending.server != nullptr ? memcached_server_error_return(pending.server) : MEMCACHED_SUCCESS;
+      rc = memcached_failed(flush_rc) ? flush_rc : memcached_failed(server_rc) ? server_rc : MEMCACHED_CONNECTION_FAILURE;
     } else {
       rc = memcached_read_one_response(pending.server, &result_);
       if (rc == MEMCACHED_STORED || rc == MEMCACHED_DELETED) rc = MEMCACHED_SUCCESS;

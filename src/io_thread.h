@@ -37,8 +37,10 @@ class IoThread {
   void Run();
   void Execute(std::vector<Operation*>& batch);
   void RunReads(Operation** begin, Operation** end);
+  bool Fetch(std::pair<Item*, Operation*>* begin, std::pair<Item*, Operation*>* end);
   void RunWrites(Operation** begin, Operation** end);
   void DrainChunk();
+  void DropUnreadReplies();
   void RunOne(Operation* op);
   void CollectStats(Operation* op);
   void ReadBehaviors(Operation* op);

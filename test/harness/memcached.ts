@@ -16,6 +16,8 @@ export interface MemcachedServer {
   socket?: string;
   pid: number;
   stop(): Promise<void>;
+  /** SIGKILL, as a crash: no goodbye to the clients. Resolves once the process is gone. */
+  kill(): Promise<void>;
 }
 
 export interface StartOptions {
@@ -27,6 +29,8 @@ export interface StartOptions {
   args?: string[];
   env?: NodeJS.ProcessEnv;
   host?: string;
+  /** A fixed port (to bring a stopped server back where it was); otherwise a free one. */
+  port?: number;
 }
 
 const MEMCACHED = process.env.MEMCACHED_BIN ?? '/usr/bin/memcached';
@@ -83,6 +87,15 @@ function stopper(child: ChildProcess, cleanup?: () => void): () => Promise<void>
     });
 }
 
+function killer(child: ChildProcess): () => Promise<void> {
+  return () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      process.kill(child.pid as number, 'SIGKILL');
+    });
+}
+
 function spawnMemcached(args: string[], env?: NodeJS.ProcessEnv): ChildProcess {
   if (!fs.existsSync(MEMCACHED)) {
     throw new Error(`${MEMCACHED} not found: install memcached (apt-get install -y memcached)`);
@@ -111,11 +124,12 @@ export async function startMemcached(options: StartOptions = {}): Promise<Memcac
       socket,
       pid: child.pid as number,
       stop: stopper(child, () => fs.rmSync(dir, { recursive: true, force: true })),
+      kill: killer(child),
     };
   }
   const host = options.host ?? '127.0.0.1';
   for (let attempt = 0; ; attempt++) {
-    const port = await freePort(host);
+    const port = options.port ?? (await freePort(host));
     const child = spawnMemcached(
       ['-l', host, '-p', String(port), '-U', options.udp ? String(port) : '0', ...(options.args ?? [])],
       options.env,
@@ -128,7 +142,7 @@ export async function startMemcached(options: StartOptions = {}): Promise<Memcac
       throw error;
     }
     const spec = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-    return { spec, host, port, pid: child.pid as number, stop: stopper(child) };
+    return { spec, host, port, pid: child.pid as number, stop: stopper(child), kill: killer(child) };
   }
 }
 
