@@ -172,6 +172,14 @@ void IoThread::Fail(Operation* op, Item* item, memcached_return_t rc) {
   if (!IsSoftResult(op->rc)) return;
   op->rc = rc;
   op->error = memcached_last_error_message(handle_);
+  if (rc == MEMCACHED_SERVER_MARKED_DEAD || rc == MEMCACHED_SERVER_TEMPORARILY_DISABLED) {
+    // The key may map elsewhere by now (an ejection rebuilds the ring): name the failed server.
+    const memcached_instance_st* failed = memcached_server_get_last_disconnect(handle_);
+    if (failed != nullptr) {
+      op->server = std::string(memcached_server_name(failed)) + ":" + std::to_string(memcached_server_port(failed));
+      return;
+    }
+  }
   if (item != nullptr && !item->key.empty()) op->server = ServerOf(item->key);
 }
 
@@ -219,6 +227,10 @@ void IoThread::RunReads(Operation** begin, Operation** end) {
 // been failed with the error.
 bool IoThread::Fetch(std::pair<Item*, Operation*>* begin, std::pair<Item*, Operation*>* end) {
   memcached_return_t rc = memcached_mget(handle_, read_keys_.data(), read_lengths_.data(), read_keys_.size());
+  if (rc == MEMCACHED_SERVER_MARKED_DEAD) {
+    // As in RunOne: this call ejected the only server asked; the keys map elsewhere now.
+    rc = memcached_mget(handle_, read_keys_.data(), read_lengths_.data(), read_keys_.size());
+  }
   if (memcached_failed(rc)) {
     for (auto* it = begin; it != end; ++it) Fail(it->second, it->first, rc);
     return false;
@@ -283,14 +295,21 @@ void IoThread::RunWrites(Operation** begin, Operation** end) {
         DrainChunk();
         chunk_bytes = 0;
       }
-      memcached_return_t ignored;
-      const memcached_instance_st* server = memcached_server_by_key(handle_, item.key.data(), item.key.size(), &ignored);
-      memcached_return_t rc =
-          op->code == OpCode::Set
-              ? memcached_set(handle_, item.key.data(), item.key.size(), item.value.data(), item.value.size(),
-                              item.exptime, item.flags)
-              : memcached_delete(handle_, item.key.data(), item.key.size(), 0);
+      memcached_return_t rc;
+      for (int attempt = 0;; attempt++) {
+        rc = op->code == OpCode::Set
+                 ? memcached_set(handle_, item.key.data(), item.key.size(), item.value.data(), item.value.size(),
+                                 item.exptime, item.flags)
+                 : memcached_delete(handle_, item.key.data(), item.key.size(), 0);
+        if (rc != MEMCACHED_SERVER_MARKED_DEAD || attempt > 0) break;
+        // See RunOne: this call ejected the server, nothing was sent; the key maps elsewhere now.
+      }
       if (rc == MEMCACHED_BUFFERED) {
+        // The server the command went to, looked up after the call: the call itself may have
+        // rebuilt the ring first (a failed server's dead_timeout passing), and the reply must
+        // be read from where the command went.
+        memcached_return_t ignored;
+        const memcached_instance_st* server = memcached_server_by_key(handle_, item.key.data(), item.key.size(), &ignored);
         chunk_.push_back({&item, op, const_cast<memcached_instance_st*>(server)});
         chunk_bytes += bytes;
       } else {
@@ -350,39 +369,48 @@ void IoThread::RunOne(Operation* op) {
   // Keyed operations not pipelined here, item by item (a multi-key add or incr, or every write
   // when pipelining is off).
   for (Item& item : op->items) {
-    const char* key = item.key.data();
-    size_t length = item.key.size();
-    memcached_return_t rc = MEMCACHED_SUCCESS;
-    switch (op->code) {
-      case OpCode::Set:
-      case OpCode::Add:
-      case OpCode::Replace:
-      case OpCode::Append:
-      case OpCode::Prepend:
-        rc = StoreFunction(op->code)(handle_, key, length, item.value.data(), item.value.size(), item.exptime,
-                                     item.flags);
-        break;
-      case OpCode::Cas:
-        rc = memcached_cas(handle_, key, length, item.value.data(), item.value.size(), item.exptime, item.flags,
-                           op->number);
-        break;
-      case OpCode::Delete:
-        rc = memcached_delete(handle_, key, length, 0);
-        break;
-      case OpCode::Incr:
-        rc = memcached_increment(handle_, key, length, op->number, &op->result_number);
-        break;
-      case OpCode::Decr:
-        rc = memcached_decrement(handle_, key, length, op->number, &op->result_number);
-        break;
-      case OpCode::Touch:
-        rc = memcached_touch(handle_, key, length, item.exptime);
-        break;
-      default:
-        break;  // Get: always handled by RunReads
-    }
+    memcached_return_t rc = RunItem(op, item);
+    // The call that finds a failed server past failure_limit ejects it (remove_failed) and
+    // returns SERVER_MARKED_DEAD without sending anything; the key now maps to a living
+    // server, so the operation is run once more there rather than failed.
+    if (rc == MEMCACHED_SERVER_MARKED_DEAD) rc = RunItem(op, item);
     Fail(op, &item, rc == MEMCACHED_DELETED || rc == MEMCACHED_STORED ? MEMCACHED_SUCCESS : rc);
   }
+}
+
+memcached_return_t IoThread::RunItem(Operation* op, Item& item) {
+  const char* key = item.key.data();
+  size_t length = item.key.size();
+  memcached_return_t rc = MEMCACHED_SUCCESS;
+  switch (op->code) {
+    case OpCode::Set:
+    case OpCode::Add:
+    case OpCode::Replace:
+    case OpCode::Append:
+    case OpCode::Prepend:
+      rc = StoreFunction(op->code)(handle_, key, length, item.value.data(), item.value.size(), item.exptime,
+                                   item.flags);
+      break;
+    case OpCode::Cas:
+      rc = memcached_cas(handle_, key, length, item.value.data(), item.value.size(), item.exptime, item.flags,
+                         op->number);
+      break;
+    case OpCode::Delete:
+      rc = memcached_delete(handle_, key, length, 0);
+      break;
+    case OpCode::Incr:
+      rc = memcached_increment(handle_, key, length, op->number, &op->result_number);
+      break;
+    case OpCode::Decr:
+      rc = memcached_decrement(handle_, key, length, op->number, &op->result_number);
+      break;
+    case OpCode::Touch:
+      rc = memcached_touch(handle_, key, length, item.exptime);
+      break;
+    default:
+      break;  // Get: always handled by RunReads
+  }
+  return rc;
 }
 
 // GetBehaviors: the item's value is the behavior ids as little-endian uint32s; the result is

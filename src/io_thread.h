@@ -42,6 +42,7 @@ class IoThread {
   void DrainChunk();
   void DropUnreadReplies();
   void RunOne(Operation* op);
+  memcached_return_t RunItem(Operation* op, Item& item);
   void CollectStats(Operation* op);
   void ReadBehaviors(Operation* op);
   void ApplyBehaviors(Operation* op);

@@ -4,7 +4,8 @@
  * bound the failed operations, move the dead server's keys to the living ones, never let an
  * operation hang, and give the server its keys back after dead_timeout.
  */
-import { Client, FAILOVER_BEHAVIORS } from '../lib';
+import * as net from 'node:net';
+import { Client, FAILOVER_BEHAVIORS, TimeoutError } from '../lib';
 import { MemcachedServer, startMemcached } from './harness/memcached';
 import { rawGet } from './harness/raw';
 
@@ -17,11 +18,13 @@ const WORKERS = 16;
 const KEYS = Array.from({ length: 640 }, (_, i) => `failover:${i}`);
 
 interface Outcome {
+  key: string;
   at: number; // ms since the load began
   ms: number; // how long the operation took
   error?: string; // the error class, for a rejection
-  // A get right after this worker's own set returned a miss, or something else entirely.
-  wrong?: 'miss' | 'other';
+  // A get right after this worker's own set returned a miss, an older value of the key (stale:
+  // written while the ring was different), or something that was never this key's value.
+  wrong?: 'miss' | 'stale' | 'other';
 }
 
 /** Sets and gets from WORKERS concurrent callers until stopped; every outcome is recorded. */
@@ -30,9 +33,9 @@ function load(mc: Client) {
   const start = performance.now();
   let stopped = false;
   let serial = 0;
-  const time = async <T>(op: () => Promise<T>): Promise<[T | undefined, Outcome]> => {
+  const time = async <T>(key: string, op: () => Promise<T>): Promise<[T | undefined, Outcome]> => {
     const began = performance.now();
-    const outcome: Outcome = { at: began - start, ms: 0 };
+    const outcome: Outcome = { key, at: began - start, ms: 0 };
     let value: T | undefined;
     try {
       value = await op();
@@ -48,10 +51,12 @@ function load(mc: Client) {
       for (let i = w; !stopped; i += WORKERS) {
         const key = KEYS[i % KEYS.length];
         const value = `${key}:${serial++}`;
-        const [stored] = await time(() => mc.set(key, value));
-        const [read, outcome] = await time(() => mc.get(key));
+        const [stored] = await time(key, () => mc.set(key, value));
+        const [read, outcome] = await time(key, () => mc.get(key));
         // Only when the set went through: then the get must see it (keys map to one place).
-        if (stored === true && outcome.error === undefined && read !== value) outcome.wrong = read === undefined ? 'miss' : 'other';
+        if (stored === true && outcome.error === undefined && read !== value) {
+          outcome.wrong = read === undefined ? 'miss' : typeof read === 'string' && read.startsWith(`${key}:`) ? 'stale' : 'other';
+        }
       }
     }),
   );
@@ -65,7 +70,8 @@ function load(mc: Client) {
   };
 }
 
-const between = (outcomes: Outcome[], from: number, to: number) => outcomes.filter((o) => o.at >= from && o.at < to);
+// By when each operation ended: one in flight when the server died belongs to the dead period.
+const between = (outcomes: Outcome[], from: number, to: number) => outcomes.filter((o) => o.at + o.ms >= from && o.at + o.ms < to);
 const failures = (outcomes: Outcome[]) => outcomes.filter((o) => o.error !== undefined);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -110,9 +116,11 @@ test('the option refuses what cannot fail over', () => {
   });
 });
 
-test('a killed server: bounded failures, its keys move to the others, and come back after dead_timeout', async () => {
+// Each I/O thread has its own connections and finds the failure by itself: with 3, up to three
+// times the failures of one.
+test.each([1, 3])('a killed server, %i connection(s): bounded failures, its keys move to the others, and come back after dead_timeout', async (connections) => {
   const specs = servers.map((s) => s.spec);
-  const mc = new Client(specs, { failover: true, behaviors: { dead_timeout: DEAD_TIMEOUT } });
+  const mc = new Client(specs, { failover: true, connections, behaviors: { dead_timeout: DEAD_TIMEOUT } });
   const victim = servers[1];
   const home = await Promise.all(KEYS.map((k) => mc.hash(k)));
   const victimKeys = KEYS.filter((_, i) => home[i] === 1);
@@ -147,32 +155,38 @@ test('a killed server: bounded failures, its keys move to the others, and come b
   // The figures the README quotes.
   console.log(
     [
-      `failover with ${WORKERS} workers (set then get), 3 servers, dead_timeout ${DEAD_TIMEOUT} s:`,
-      `  before the kill: ${before.length} operations, ${failures(before).length} failed`,
+      `failover with ${WORKERS} workers (set then get), 3 servers, ${connections} connection(s), dead_timeout ${DEAD_TIMEOUT} s:`,
+      `  before the kill: ${before.length} operations, ${failures(before).length} failed (${kinds(before)})`,
       `  server dead (${((restartedAt - killedAt) / 1000).toFixed(1)} s): ${dead.length} operations, ${failures(dead).length} failed (${kinds(dead)})`,
+      `    of them on the dead server's keys: ${dead.filter((o) => victimKeys.includes(o.key)).length}, failed ${failures(dead).filter((o) => victimKeys.includes(o.key)).length}`,
       `    failures at ${failures(dead).map((o) => (o.at - killedAt).toFixed(0)).join(', ')} ms after the kill`,
       `  restarted, until dead_timeout has passed: ${returning.length} operations, ${failures(returning).length} failed (${kinds(returning)})`,
       `  afterwards: ${back.length} operations, ${failures(back).length} failed`,
-      `  slowest operation: ${slowest.toFixed(0)} ms; reads missing the value just set: ${run.outcomes.filter((o) => o.wrong === 'miss').length}` +
-        `, reading another value: ${run.outcomes.filter((o) => o.wrong === 'other').length}`,
+      `  slowest operation: ${slowest.toFixed(0)} ms; reads right after a set that missed: ${run.outcomes.filter((o) => o.wrong === 'miss').length}` +
+        `, that read an older value: ${run.outcomes.filter((o) => o.wrong === 'stale').length}`,
     ].join('\n'),
   );
 
   expect(failures(before)).toEqual([]);
-  // The crash is noticed, and costs few operations: those in flight to it, then one per
-  // I/O thread to find it refused and one to eject it; the same again at each retry while it
-  // stays dead (once here).
+  // The crash is noticed, and costs few operations: those in flight to it when it died, then
+  // one to find it refused (the one that ejects it is retried on the new ring); one again at
+  // each retry after dead_timeout while it stays dead.
   expect(failures(dead).length).toBeGreaterThan(0);
-  expect(failures(dead).length).toBeLessThanOrEqual(2 * WORKERS);
-  // Once ejected, everything works: the last second of the dead period has no failure, and
-  // the sets and gets of the dead server's keys went to the living servers.
-  expect(failures(between(run.outcomes, restartedAt - 1000, restartedAt))).toEqual([]);
+  expect(failures(dead).length).toBeLessThanOrEqual(WORKERS + 4 * connections);
+  expect(failures(returning).length).toBeLessThanOrEqual(WORKERS + 2 * connections);
+  // Its keys moved: while it was dead, nearly every operation on them succeeded.
+  const victimSet = new Set(victimKeys);
+  const onVictimKeys = dead.filter((o) => victimSet.has(o.key));
+  expect(onVictimKeys.length).toBeGreaterThan(1000);
+  expect(failures(onVictimKeys).length / onVictimKeys.length).toBeLessThan(0.01);
   expect(failures(back)).toEqual([]);
-  // A key moves when the ring changes: a set just before the server rejoins and a get just
-  // after it go to different servers, so the get misses (the restarted server is empty). At
-  // most one such read per worker and per change; never another value.
+  // A key moves when the ring changes: a set just before and a get just after go to different
+  // servers, so the get misses (the restarted server is empty) or reads what that server held
+  // from an earlier change (stale: this suite's tests share keys). That is the price of any
+  // failover by consistent hashing (see the README); what must never happen is a value that
+  // was not this key's. At most one such read per worker and per change of the ring.
   expect(run.outcomes.filter((o) => o.wrong === 'other')).toEqual([]);
-  expect(run.outcomes.filter((o) => o.wrong === 'miss').length).toBeLessThanOrEqual(2 * WORKERS);
+  expect(run.outcomes.filter((o) => o.wrong !== undefined).length).toBeLessThanOrEqual(2 * WORKERS);
   // Nothing hangs: no operation took longer than the poll timeout (with room for a busy machine).
   expect(slowest).toBeLessThan(POLL_TIMEOUT + 500);
 
@@ -206,4 +220,117 @@ test('while a server is dead, its keys are stored on the living servers', async 
   expect(Object.keys(await mc.getMulti(victimKeys)).sort()).toEqual([...victimKeys].sort());
   await mc.close();
   servers[2] = await startMemcached({ port: servers[2].port });
+});
+
+describe('a server that accepts connections and never answers, among live ones', () => {
+  const POLL = 300; // ms: the configured timeout in these tests
+  let hung: net.Server;
+  let hungSpec: string;
+  const sockets = new Set<net.Socket>();
+  beforeAll(async () => {
+    hung = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.pause();
+    });
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    hungSpec = `127.0.0.1:${(hung.address() as net.AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => hung.close(resolve));
+  });
+
+  /** 16 callers on the live servers' keys and 4 on the hung server's, for `ms`. */
+  async function mixedLoad(mc: Client, liveKeys: string[], hungKeys: string[], ms: number) {
+    let stopped = false;
+    const live = { ok: 0, failed: [] as string[] };
+    const stuck = { errors: new Map<string, number>(), slowest: 0 };
+    let longestGap = 0;
+    let last = performance.now();
+    const ticker = setInterval(() => {
+      const now = performance.now();
+      longestGap = Math.max(longestGap, now - last);
+      last = now;
+    }, 5);
+    const workers = [
+      ...Array.from({ length: 16 }, async (_, w) => {
+        for (let i = w; !stopped; i += 16) {
+          const key = liveKeys[i % liveKeys.length];
+          try {
+            if (!(await mc.set(key, key))) live.failed.push('not stored');
+            else if ((await mc.get(key)) !== key) live.failed.push('wrong value');
+            else live.ok += 2;
+          } catch (error) {
+            live.failed.push((error as Error).name);
+          }
+        }
+      }),
+      ...Array.from({ length: 4 }, async (_, w) => {
+        for (let i = w; !stopped; i += 4) {
+          const began = performance.now();
+          const name = await mc.get(hungKeys[i % hungKeys.length]).then(
+            () => 'resolved',
+            (error: Error) => error.name,
+          );
+          stuck.slowest = Math.max(stuck.slowest, performance.now() - began);
+          stuck.errors.set(name, (stuck.errors.get(name) ?? 0) + 1);
+          // A failing server answers at once: pace these callers so they do not spin.
+          await sleep(1);
+        }
+      }),
+    ];
+    await sleep(ms);
+    stopped = true;
+    await Promise.all(workers);
+    clearInterval(ticker);
+    return { live, stuck, longestGap };
+  }
+
+  test('its operations time out within the configured timeout, then fail at once; the others keep working', async () => {
+    const specs = [servers[0].spec, hungSpec, servers[2].spec];
+    const mc = new Client(specs, { behaviors: { ketama: true, _poll_timeout: POLL } });
+    const home = await Promise.all(KEYS.map((k) => mc.hash(k)));
+    const liveKeys = KEYS.filter((_, i) => home[i] !== 1);
+    const hungKeys = KEYS.filter((_, i) => home[i] === 1);
+
+    const began = performance.now();
+    await expect(mc.get(hungKeys[0])).rejects.toBeInstanceOf(TimeoutError);
+    expect(performance.now() - began).toBeLessThan(POLL + 500);
+
+    const { live, stuck, longestGap } = await mixedLoad(mc, liveKeys, hungKeys, 2000);
+    console.log(
+      `hung server among 3, _poll_timeout ${POLL} ms, 2 s: ${live.ok} operations on live keys, ${live.failed.length} failed; ` +
+        `hung keys: ${[...stuck.errors].map(([k, n]) => `${k} ${n}`).join(', ')}, slowest ${stuck.slowest.toFixed(0)} ms; ` +
+        `longest event-loop gap ${longestGap.toFixed(0)} ms`,
+    );
+    expect(live.failed).toEqual([]);
+    // Once timed out, the server is backed off (retry_timeout) rather than waited for again by
+    // every operation: the live keys go on at full speed. Without that, each batch would wait
+    // the whole timeout and this count would be a few dozen.
+    expect(live.ok).toBeGreaterThan(2000);
+    expect([...stuck.errors.keys()].sort()).toEqual(expect.arrayContaining(['ServerDown']));
+    expect(stuck.errors.get('resolved')).toBeUndefined();
+    expect([...stuck.errors.keys()].every((name) => name === 'ServerDown' || name === 'TimeoutError')).toBe(true);
+    expect(stuck.slowest).toBeLessThan(POLL + 500);
+    expect(longestGap).toBeLessThan(250);
+    await mc.close();
+  });
+
+  test('with failover, it is ejected and its keys are served by the living servers', async () => {
+    const specs = [servers[0].spec, hungSpec, servers[2].spec];
+    const mc = new Client(specs, { failover: true, behaviors: { _poll_timeout: POLL } });
+    const home = await Promise.all(KEYS.map((k) => mc.hash(k)));
+    const hungKeys = KEYS.filter((_, i) => home[i] === 1).slice(0, 40);
+    const first = await Promise.allSettled(hungKeys.map((k) => mc.set(k, `fled:${k}`)));
+    const failedFirst = first.filter((r) => r.status === 'rejected');
+    console.log(`failover, hung server: ${failedFirst.length} of ${hungKeys.length} first sets failed (${failedFirst.map((r) => (r as PromiseRejectedResult).reason.name).join(', ')})`);
+    // The batch in flight when it timed out fails; after that it is out of the ring.
+    expect(await Promise.all(hungKeys.map((k) => mc.set(k, `fled:${k}`)))).toEqual(hungKeys.map(() => true));
+    for (const key of hungKeys) {
+      const onLiving = await Promise.all([rawGet(servers[0].port, key), rawGet(servers[2].port, key)]);
+      expect(onLiving.filter((item) => item?.bytes.toString() === `fled:${key}`)).toHaveLength(1);
+    }
+    expect(await mc.getMulti(hungKeys)).toEqual(Object.fromEntries(hungKeys.map((k) => [k, `fled:${k}`])));
+    await mc.close();
+  });
 });
