@@ -9,7 +9,7 @@
 import { types } from 'node:util';
 import { BEHAVIORS, BEHAVIOR_NAMES, Behaviors, DISTRIBUTIONS, HASHERS, resolveBehaviors } from './behaviors';
 import { withFailover } from './failover';
-import { CacheMiss, ClientClosedError, DeserializationError, NotFound, NotSupportedError, errorFromReturnCode } from './errors';
+import { CacheMiss, ClientClosedError, DeserializationError, MemcachedError, NotFound, NotSupportedError, errorFromReturnCode } from './errors';
 import { Key, checkKey, isKey } from './keys';
 import { META_WORDS, MULTI_RECORD, NO_VALUE, NativeClient, NativeConfig, OpCode, VALUE_IN_EXTRAS, native } from './native';
 import { ServerList, formatServer, parseServers } from './servers';
@@ -348,7 +348,15 @@ export class Client {
         failure = error;
       }
     })
-      .then(() => Promise.all(later))
+      .then(
+        () => Promise.all(later),
+        async (error: unknown) => {
+          // A server failed: the others' values ride on the error.
+          await Promise.allSettled(later);
+          if (error instanceof MemcachedError) error.partial = results;
+          throw error;
+        },
+      )
       .then(() => {
         if (failure !== undefined) throw failure;
         return results;

@@ -72,6 +72,11 @@ export class MemcachedError extends Error {
   readonly rc: number | undefined;
   readonly code: string;
   readonly server: string | undefined;
+  /**
+   * getMulti only: what was read from the servers that did answer (unprefixed key → value),
+   * for a caller that would rather use part of a multi-get than none of it.
+   */
+  partial?: Record<string, unknown>;
 
   constructor(message: string, details: MemcachedErrorDetails = {}) {
     super(message);

@@ -5,7 +5,7 @@
  * operation hang, and give the server its keys back after dead_timeout.
  */
 import * as net from 'node:net';
-import { Client, FAILOVER_BEHAVIORS, TimeoutError } from '../lib';
+import { Client, FAILOVER_BEHAVIORS, MemcachedError, ServerDown, TimeoutError } from '../lib';
 import { MemcachedServer, startMemcached } from './harness/memcached';
 import { rawGet } from './harness/raw';
 
@@ -198,6 +198,34 @@ test.each([1, 3])('a killed server, %i connection(s): bounded failures, its keys
     expect(await mc.get(key)).toBe(`again:${key}`);
   }
   await mc.close();
+});
+
+test('without failover, a dead server\'s keys reject, in a batch too, and getMulti carries the rest', async () => {
+  const victim = servers[0];
+  const mc = new Client(servers.map((s) => s.spec), { behaviors: { ketama: true } });
+  const keys = KEYS.slice(0, 60);
+  expect(await Promise.all(keys.map((k) => mc.set(k, `kept:${k}`)))).toEqual(keys.map(() => true));
+  const home = await Promise.all(keys.map((k) => mc.hash(k)));
+  await victim.kill();
+  // Concurrent gets share one mget: the dead server's keys must not read as misses.
+  const got = await Promise.allSettled(keys.map((k) => mc.get(k)));
+  got.forEach((result, i) => {
+    if (home[i] === 0) {
+      expect(result.status).toBe('rejected');
+      expect(['ConnectionError', 'ServerDown']).toContain((result as PromiseRejectedResult).reason.name);
+    } else {
+      expect(result).toEqual({ status: 'fulfilled', value: `kept:${keys[i]}` });
+    }
+  });
+  const error = await mc.getMulti(keys).then(
+    () => undefined,
+    (e: MemcachedError) => e,
+  );
+  expect(error).toBeInstanceOf(ServerDown);
+  expect(error!.server).toBe(victim.spec);
+  expect(error!.partial).toEqual(Object.fromEntries(keys.filter((_, i) => home[i] !== 0).map((k) => [k, `kept:${k}`])));
+  await mc.close();
+  servers[0] = await startMemcached({ port: victim.port });
 });
 
 test('while a server is dead, its keys are stored on the living servers', async () => {
