@@ -27,6 +27,29 @@ describe('UNIX socket', () => {
   });
 });
 
+describe('TCP and a UNIX socket in one client', () => {
+  let tcp: MemcachedServer;
+  let unix: MemcachedServer;
+  beforeAll(async () => {
+    [tcp, unix] = await Promise.all([startMemcached(), startMemcached({ unix: true })]);
+  });
+  afterAll(() => Promise.all([tcp?.stop(), unix?.stop()]));
+
+  // libmemcached keeps the transport per server, so these mix (pylibmc allows it too); only UDP
+  // is per client, and mixing it is refused (operations.test.ts).
+  test('keys spread over both, each found on its own server', async () => {
+    const mc = new Client([tcp.spec, unix.spec]);
+    const keys = Array.from({ length: 40 }, (_, i) => `mix:${i}`);
+    expect(await mc.setMulti(Object.fromEntries(keys.map((k) => [k, k])))).toEqual([]);
+    const home = await Promise.all(keys.map((k) => mc.hash(k)));
+    expect(new Set(home)).toEqual(new Set([0, 1]));
+    const onTcp = await Promise.all(keys.map((k) => rawGet(tcp.port, k)));
+    keys.forEach((k, i) => expect(onTcp[i] !== undefined).toBe(home[i] === 0));
+    expect(await mc.getMulti(keys)).toEqual(Object.fromEntries(keys.map((k) => [k, k])));
+    await mc.close();
+  });
+});
+
 describe('IPv6', () => {
   let server: MemcachedServer;
   beforeAll(async () => {
