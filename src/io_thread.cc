@@ -215,11 +215,15 @@ void IoThread::RunReads(Operation** begin, Operation** end) {
   // still without a value is then read alone, which gives its true answer: its server's error,
   // or the value (or miss) on the server it maps to now that a failed server may be ejected.
   // Only this rare path pays for it; the server is in backoff by now, so each read is quick.
+  // A key whose server has never failed was asked and truly missed: it is not read again.
   if (!memcached_failed(memcached_last_error(handle_))) return;
   for (size_t i = 0; i < items.size();) {
     size_t j = i + 1;
     while (j < items.size() && items[j].first->key == items[i].first->key) j++;
-    if (!items[i].first->hit) {
+    const std::string& key = items[i].first->key;
+    memcached_return_t ignored;
+    const memcached_instance_st* server = items[i].first->hit ? nullptr : memcached_server_by_key(handle_, key.data(), key.size(), &ignored);
+    if (server != nullptr && memcached_failed(memcached_server_error_return(server))) {
       read_keys_.assign(1, items[i].first->key.data());
       read_lengths_.assign(1, items[i].first->key.size());
       Fetch(items.data() + i, items.data() + j);
