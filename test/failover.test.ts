@@ -4,9 +4,8 @@
  * bound the failed operations, move the dead server's keys to the living ones, never let an
  * operation hang, and give the server its keys back after dead_timeout.
  */
-import * as net from 'node:net';
 import { Client, FAILOVER_BEHAVIORS, MemcachedError, ServerDown, TimeoutError } from '../lib';
-import { MemcachedServer, startMemcached } from './harness/memcached';
+import { HungServer, MemcachedServer, startHungServer, startMemcached } from './harness/memcached';
 import { rawGet } from './harness/raw';
 
 jest.setTimeout(60_000);
@@ -252,21 +251,13 @@ test('while a server is dead, its keys are stored on the living servers', async 
 
 describe('a server that accepts connections and never answers, among live ones', () => {
   const POLL = 300; // ms: the configured timeout in these tests
-  let hung: net.Server;
+  let hung: HungServer;
   let hungSpec: string;
-  const sockets = new Set<net.Socket>();
   beforeAll(async () => {
-    hung = net.createServer((socket) => {
-      sockets.add(socket);
-      socket.pause();
-    });
-    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
-    hungSpec = `127.0.0.1:${(hung.address() as net.AddressInfo).port}`;
+    hung = await startHungServer();
+    hungSpec = hung.spec;
   });
-  afterAll(async () => {
-    for (const socket of sockets) socket.destroy();
-    await new Promise((resolve) => hung.close(resolve));
-  });
+  afterAll(() => hung?.stop());
 
   /** 16 callers on the live servers' keys and 4 on the hung server's, for `ms`. */
   async function mixedLoad(mc: Client, liveKeys: string[], hungKeys: string[], ms: number) {

@@ -7,33 +7,25 @@
  * crash shows up as a signal rather than taking jest down.
  */
 import { spawn } from 'node:child_process';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Client, TimeoutError } from '../lib';
-import { MemcachedServer, startMemcached } from './harness/memcached';
+import { HungServer, MemcachedServer, startHungServer, startMemcached } from './harness/memcached';
 
 const root = path.join(__dirname, '..');
 
 let server: MemcachedServer;
-let blackhole: net.Server;
+let blackhole: HungServer;
 let blackholeSpec: string;
-const sockets = new Set<net.Socket>();
 
 beforeAll(async () => {
   server = await startMemcached();
-  // Accepts connections and never answers.
-  blackhole = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.pause();
-  });
-  await new Promise<void>((resolve) => blackhole.listen(0, '127.0.0.1', resolve));
-  blackholeSpec = `127.0.0.1:${(blackhole.address() as net.AddressInfo).port}`;
+  blackhole = await startHungServer();
+  blackholeSpec = blackhole.spec;
 });
 
 afterAll(async () => {
-  for (const socket of sockets) socket.destroy();
-  await new Promise((resolve) => blackhole.close(resolve));
+  await blackhole?.stop();
   await server?.stop();
 });
 

@@ -177,3 +177,29 @@ export async function startSaslMemcached(): Promise<SaslServer> {
     },
   };
 }
+
+export interface HungServer {
+  /** 'host:port', for a Client. */
+  spec: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A server that accepts connections and never answers (the hung memcached of
+ * libmemcached-facts §6), in this process: its sockets are paused, never read or written.
+ */
+export async function startHungServer(): Promise<HungServer> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.pause();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    spec: `127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    stop: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
