@@ -58,13 +58,15 @@ bool CopyBytes(napi_env env, napi_value value, std::string& out) {
   return napi_get_value_string_utf8(env, value, out.data(), length + 1, &length) == napi_ok;
 }
 
-// Both build JS values with the C API (see Deliver for why); a failed call yields nullptr.
+// These build JS values with the C API (see Deliver for why); a failed call yields nullptr.
+napi_value NewString(napi_env env, const std::string& text) {
+  napi_value value = nullptr;
+  napi_create_string_utf8(env, text.data(), text.size(), &value);
+  return value;
+}
+
 napi_value StatsToJs(napi_env env, const StatsList& stats) {
-  auto string = [env](const std::string& text) {
-    napi_value value = nullptr;
-    napi_create_string_utf8(env, text.data(), text.size(), &value);
-    return value;
-  };
+  auto string = [env](const std::string& text) { return NewString(env, text); };
   napi_value servers = nullptr;
   napi_create_array_with_length(env, stats.size(), &servers);
   for (uint32_t i = 0; i < stats.size(); i++) {
@@ -387,11 +389,7 @@ void Client::Deliver(napi_env env) {
   size_t slab_left = slab_size;
   uint32_t extra = 0;
   auto push = [&](napi_value value) { napi_set_element(env, extras, extra++, value); };
-  auto string = [&](const std::string& text) {
-    napi_value value = nullptr;
-    napi_create_string_utf8(env, text.data(), text.size(), &value);
-    return value;
-  };
+  auto string = [&](const std::string& text) { return NewString(env, text); };
   auto bigint = [&](uint64_t number) {
     napi_value value = nullptr;
     napi_create_bigint_uint64(env, number, &value);
