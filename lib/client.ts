@@ -158,6 +158,31 @@ function stored(rc: number): boolean {
   return rc === RC.SUCCESS || rc === RC.STORED;
 }
 
+/**
+ * The completion of a single operation: a failing return code rejects with its error class, a
+ * soft one resolves with what `interpret` makes of it (an exception it throws rejects too, and
+ * never reaches the delivery loop).
+ */
+function settle<T>(
+  operation: string,
+  key: Key | undefined,
+  interpret: Interpret<T>,
+  resolve: (value: T) => void,
+  reject: (error: unknown) => void,
+): Done {
+  return (rc, value, flags, result, error, server) => {
+    if (!isSoft(rc)) {
+      reject(errorFromReturnCode(rc, operation, key === undefined ? undefined : keyText(key), error, server));
+      return;
+    }
+    try {
+      resolve(interpret(rc, value, flags, result));
+    } catch (failure) {
+      reject(failure);
+    }
+  };
+}
+
 /** A submission waiting for an earlier operation's value to be compressed (see #whenReady). */
 interface Gated {
   ready: boolean;
@@ -751,17 +776,7 @@ export class Client {
       if (this.#closing) throw new ClientClosedError(operation);
       this.#checkUdp(operation, code);
       const keyBytes = checkKey(key, operation, this.#namespace.length, this.binary);
-      const done: Done = (rc, v, f, result, error, server) => {
-        if (!isSoft(rc)) {
-          reject(errorFromReturnCode(rc, operation, keyText(key), error, server));
-          return;
-        }
-        try {
-          resolve(interpret(rc, v, f, result));
-        } catch (failure) {
-          reject(failure);
-        }
-      };
+      const done = settle(operation, key, interpret, resolve, reject);
       // The common case, without the closure #whenReady needs: nothing waits for compression.
       if (!isPromise(encoded) && this.#gate.length === 0) {
         this.#push(code, key, keyBytes, encoded?.bytes, encoded?.flags ?? 0, exptime, number, wantCas, done);
@@ -908,15 +923,8 @@ export class Client {
       if (this.#closing) throw new ClientClosedError(operation);
       this.#checkUdp(operation, code);
       const time = exptime();
-      this.#whenReady(
-        undefined,
-        () =>
-          this.#push(code, '', 0, arg, 0, time, 0, false, (rc, value, flags, result, error, server) => {
-            if (!isSoft(rc)) reject(errorFromReturnCode(rc, operation, undefined, error, server));
-            else resolve(interpret(rc, value, flags, result));
-          }),
-        reject,
-      );
+      const done = settle(operation, undefined, interpret, resolve, reject);
+      this.#whenReady(undefined, () => this.#push(code, '', 0, arg, 0, time, 0, false, done), reject);
     });
   }
 
