@@ -226,8 +226,15 @@ export class Client {
   // Held strongly here: the addon holds it weakly while idle, so that an unused client can be
   // collected, and strongly while operations are in flight.
   #onCompleteCallback: (meta: Uint32Array, slab: Buffer, extras: unknown[]) => void;
-  #pending = new Map<number, Pending>();
-  #nextId = 1;
+  // Operations in flight, indexed by their id, which is a slot number reused once the operation
+  // completes. Not a Map: a Map churned by an add and a delete per operation rehashes its table
+  // every few hundred operations, and once that table lives in the old generation each new one
+  // is allocated there too; the discarded tables keep their entries, so every scavenge found
+  // the in-flight operations (and whatever their promises held) alive through dead tables.
+  // Measured: after one large getMulti had tenured the Map, 64 gets in flight spent 4-7 ms per
+  // scavenge with 20-35% of the young generation surviving; with slots, 0.3 ms and under 1%.
+  #pending: Array<Pending | undefined> = [];
+  #freeIds: number[] = [];
   #closing: Promise<void> | undefined;
   #compress: CompressOptions;
   // libmemcached puts it in front of every key; checkKey counts it in the 250-byte limit.
@@ -601,8 +608,7 @@ export class Client {
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
     this.#closing = new Promise<void>((resolve) => {
-      const id = this.#newId();
-      this.#pending.set(id, {
+      const id = this.#track({
         code: OpCode.Close,
         wantCas: false,
         done: () => {
@@ -629,9 +635,10 @@ export class Client {
 
   // Internals ---------------------------------------------------------------------------------
 
-  #newId(): number {
-    const id = this.#nextId;
-    this.#nextId = id === 0xffffffff ? 1 : id + 1;
+  /** Registers an operation in flight; its id names it to the addon until it completes. */
+  #track(pending: Pending): number {
+    const id = this.#freeIds.length > 0 ? (this.#freeIds.pop() as number) : this.#pending.length;
+    this.#pending[id] = pending;
     return id;
   }
 
@@ -672,8 +679,7 @@ export class Client {
     wantCas: boolean,
     done: Done,
   ): void {
-    const id = this.#newId();
-    this.#pending.set(id, { code, wantCas, done });
+    const id = this.#track({ code, wantCas, done });
     const h = this.#submission.push(code, id, number, wantCas);
     this.#submission.item(h, undefined, key, keyBytes, value, flags, exptime);
   }
@@ -819,8 +825,7 @@ export class Client {
         return;
       }
       const submit = (encoded: Encoded[]) => {
-        const id = this.#newId();
-        this.#pending.set(id, {
+        const id = this.#track({
           code,
           wantCas: false,
           item: onItem(list),
@@ -941,8 +946,9 @@ export class Client {
     for (let i = 0; i < meta.length; i += META_WORDS) {
       const id = meta[i];
       const rc = meta[i + 1];
-      const pending = this.#pending.get(id) as Pending;
-      this.#pending.delete(id);
+      const pending = this.#pending[id] as Pending;
+      this.#pending[id] = undefined;
+      this.#freeIds.push(id);
       let value: Buffer | undefined;
       let flags = 0;
       let result: unknown;
