@@ -29,7 +29,19 @@ function forbiddenByte(key: Key): number {
 }
 
 /**
- * Checks `key` and returns its byte length.
+ * The UTF-8 length of a string key. Keys are short and nearly always ASCII, for which a scan
+ * here is cheaper than a call into Buffer.byteLength.
+ */
+function utf8Length(key: string): number {
+  for (let i = 0; i < key.length; i++) {
+    if (key.charCodeAt(i) >= 0x80) return Buffer.byteLength(key);
+  }
+  return key.length;
+}
+
+/**
+ * Checks `key` and returns its byte length (which, for a string, equals its `length` exactly
+ * when it is ASCII: lib/submission.ts relies on that).
  * @param extra bytes added in front on the wire (namespace), counted in the limit
  * @param binary the binary protocol is length-prefixed and carries any byte; the text protocol does not
  */
@@ -37,7 +49,7 @@ export function checkKey(key: unknown, operation: string, extra: number, binary:
   if (!isKey(key)) {
     throw new TypeError(`${operation}: a key must be a string or a Buffer, got ${key === null ? 'null' : typeof key}`);
   }
-  const length = typeof key === 'string' ? Buffer.byteLength(key) : key.length;
+  const length = typeof key === 'string' ? utf8Length(key) : key.length;
   if (length === 0) throw new BadKeyProvided(`${operation}: empty key`);
   if (length + extra > MAX_KEY_LENGTH) {
     throw new BadKeyProvided(`${operation}: key ${describe(key)} is ${length + extra} bytes, over ${MAX_KEY_LENGTH}`);

@@ -26,6 +26,27 @@ describe.each([false, true])('binary=%s', (binary) => {
     expect(await client.get(`b:${binary}`)).toEqual(bytes);
   });
 
+  // Keys are written into the request buffer by two paths (ASCII byte by byte, anything else as
+  // UTF-8), and text values decoded by two (straight from the delivery's shared buffer when
+  // small, from a Buffer of their own when large): every mix must name the same bytes.
+  test('ASCII, non-ASCII and Buffer keys and prefixes name the same bytes; text decodes whole', async () => {
+    const text = 'héllo wörld ☃ 😀';
+    const big = '☃'.repeat(3000); // 9000 bytes: past the shared buffer's per-value limit
+    const tag = `k${binary}`;
+    expect(await client.set(`ключ:${tag}`, text)).toBe(true);
+    expect(await client.set(`é:${tag}`, big)).toBe(true);
+    expect(await client.set(`plain:${tag}`, 'ascii')).toBe(true);
+    expect(await client.get(Buffer.from(`ключ:${tag}`))).toBe(text);
+    expect(await client.get(Buffer.from(`é:${tag}`))).toBe(big);
+    expect(await client.getMulti([`ключ:${tag}`, Buffer.from(`plain:${tag}`), `é:${tag}`])).toEqual(
+      Object.assign(Object.create(null), { [`ключ:${tag}`]: text, [`plain:${tag}`]: 'ascii', [`é:${tag}`]: big }),
+    );
+    // A prefix of each kind in front of keys of each kind.
+    expect({ ...(await client.getMulti([`:${tag}`], { keyPrefix: 'é' })) }).toEqual({ [`:${tag}`]: big });
+    expect({ ...(await client.getMulti([`:${tag}`], { keyPrefix: Buffer.from('plain') })) }).toEqual({ [`:${tag}`]: 'ascii' });
+    expect({ ...(await client.getMulti([`:${tag}`, `ч:${tag}`], { keyPrefix: 'клю' })) }).toEqual({ [`ч:${tag}`]: text });
+  });
+
   test('a miss returns the default', async () => {
     expect(await client.get(`missing:${binary}`)).toBeUndefined();
     expect(await client.get(`missing:${binary}`, 42)).toBe(42);
