@@ -19,26 +19,6 @@ function describe(key: Key): string {
   return typeof key === 'string' ? JSON.stringify(key.length > 40 ? key.slice(0, 40) + '…' : key) : `<Buffer ${key.length} bytes>`;
 }
 
-function forbiddenByte(key: Key): number {
-  // For strings, UTF-16 code units suffice: multi-byte UTF-8 never contains bytes <= 0x20 or 0x7f.
-  for (let i = 0; i < key.length; i++) {
-    const c = typeof key === 'string' ? key.charCodeAt(i) : key[i];
-    if (c <= 0x20 || c === 0x7f) return c;
-  }
-  return -1;
-}
-
-/**
- * The UTF-8 length of a string key. Keys are short and nearly always ASCII, for which a scan
- * here is cheaper than a call into Buffer.byteLength.
- */
-function utf8Length(key: string): number {
-  for (let i = 0; i < key.length; i++) {
-    if (key.charCodeAt(i) >= 0x80) return Buffer.byteLength(key);
-  }
-  return key.length;
-}
-
 /**
  * Checks `key` and returns its byte length (which, for a string, equals its `length` exactly
  * when it is ASCII: lib/submission.ts relies on that).
@@ -46,21 +26,41 @@ function utf8Length(key: string): number {
  * @param binary the binary protocol is length-prefixed and carries any byte; the text protocol does not
  */
 export function checkKey(key: unknown, operation: string, extra: number, binary: boolean): number {
-  if (!isKey(key)) {
+  let length: number;
+  let forbidden = -1;
+  if (typeof key === 'string') {
+    // One pass over the UTF-16 code units finds both a forbidden byte (multi-byte UTF-8 never
+    // contains one) and whether the key is ASCII, whose UTF-8 length is then its length: cheaper
+    // than a call into Buffer.byteLength for the short keys caches use.
+    let ascii = true;
+    for (let i = 0; i < key.length; i++) {
+      const c = key.charCodeAt(i);
+      if (c >= 0x80) ascii = false;
+      else if ((c <= 0x20 || c === 0x7f) && forbidden < 0) forbidden = c;
+    }
+    length = ascii ? key.length : Buffer.byteLength(key);
+  } else if (Buffer.isBuffer(key)) {
+    length = key.length;
+    if (!binary) {
+      for (let i = 0; i < length; i++) {
+        const c = key[i];
+        if (c <= 0x20 || c === 0x7f) {
+          forbidden = c;
+          break;
+        }
+      }
+    }
+  } else {
     throw new TypeError(`${operation}: a key must be a string or a Buffer, got ${key === null ? 'null' : typeof key}`);
   }
-  const length = typeof key === 'string' ? utf8Length(key) : key.length;
   if (length === 0) throw new BadKeyProvided(`${operation}: empty key`);
   if (length + extra > MAX_KEY_LENGTH) {
     throw new BadKeyProvided(`${operation}: key ${describe(key)} is ${length + extra} bytes, over ${MAX_KEY_LENGTH}`);
   }
-  if (!binary) {
-    const c = forbiddenByte(key);
-    if (c >= 0) {
-      throw new BadKeyProvided(
-        `${operation}: key ${describe(key)} contains byte 0x${c.toString(16).padStart(2, '0')}, not allowed in the text protocol`,
-      );
-    }
+  if (!binary && forbidden >= 0) {
+    throw new BadKeyProvided(
+      `${operation}: key ${describe(key)} contains byte 0x${forbidden.toString(16).padStart(2, '0')}, not allowed in the text protocol`,
+    );
   }
   return length;
 }

@@ -35,6 +35,13 @@ export class Submission {
     const headers = this.#headers;
     headers[h + Header.Code] = code | (wantCas ? WANT_CAS : 0);
     headers[h + Header.Id] = id;
+    // An operation without a key (close) gets no `item`: its key and value words read empty.
+    headers[h + Header.KeyOffset] = 0;
+    headers[h + Header.KeyLength] = 0;
+    headers[h + Header.ValueOffset] = 0;
+    headers[h + Header.ValueLength] = 0;
+    headers[h + Header.Flags] = 0;
+    headers[h + Header.Exptime] = 0;
     if (typeof number === 'bigint') {
       headers[h + Header.NumberLow] = Number(number & 0xffffffffn);
       headers[h + Header.NumberHigh] = Number(number >> 32n);
@@ -102,7 +109,10 @@ export class Submission {
     this.#native.submit(this.#headers, this.#bytes, words, objects);
   }
 
-  /** Claims the next header, zeroed, and schedules a flush. */
+  /**
+   * Claims the next header and schedules a flush. Not zeroed: `push` writes every word of an
+   * operation's header, `item` every word the addon reads of an item's.
+   */
   #header(): number {
     if (this.#words + HEADER_WORDS > this.#headers.length) {
       const grown = new Uint32Array(this.#headers.length * 2);
@@ -111,7 +121,6 @@ export class Submission {
     }
     const h = this.#words;
     this.#words += HEADER_WORDS;
-    this.#headers.fill(0, h, h + HEADER_WORDS);
     if (!this.#scheduled) {
       this.#scheduled = true;
       queueMicrotask(this.#flush);
