@@ -216,9 +216,10 @@ const BEHAVIOR_IDS = Buffer.from(
 const MISS = Symbol('miss');
 
 // Not `instanceof Promise`: promises made by Node's own modules may come from another realm
-// (a vm context, a jest sandbox).
+// (a vm context, a jest sandbox). The object test first: looking `then` up on a string (most
+// values read) would search String.prototype on every read.
 function isPromise<T>(value: Prepared<T>): value is Promise<T> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function';
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
 export class Client {
@@ -348,7 +349,6 @@ export class Client {
   get(key: Key, defaultValue?: unknown): Promise<unknown> {
     return this.#single('get', OpCode.Get, key, undefined, 0, 0, false, (_rc, value, flags) => {
       if (value === undefined) return defaultValue;
-      if (typeof value === 'string') return value; // text, decoded already (#onComplete)
       const v = this.#decode('get', key, value, flags);
       if (isPromise(v)) return v.then((w) => (w === MISS ? defaultValue : w));
       return v === MISS ? defaultValue : v;
@@ -372,10 +372,6 @@ export class Client {
     return this.#multi('getMulti', OpCode.Get, keys, options?.keyPrefix, undefined, (list) => (index, _rc, value, flags) => {
       if (value === undefined || failure !== undefined) return;
       const name = keyText(list[index]);
-      if (typeof value === 'string') {
-        results[name] = value as T; // text, decoded already (#onComplete)
-        return;
-      }
       try {
         const v = this.#decode('getMulti', list[index], value, flags);
         if (isPromise(v)) {
@@ -743,7 +739,7 @@ export class Client {
    * result may be a Promise (of a value or MISS).
    */
   #decode(operation: string, key: Key, bytes: ValueRead, flags: number): unknown {
-    if (typeof bytes === 'string') return bytes;
+    if (typeof bytes === 'string') return bytes; // text, decoded already (#onComplete)
     if ((flags & FLAG_ZLIB) === 0) return this.#deserializeRead(operation, key, bytes, flags);
     let inflated: Buffer | Promise<Buffer>;
     try {
