@@ -269,10 +269,13 @@ export function unpickle(data: Buffer): unknown {
       case 0x96: // BYTEARRAY8
         stack.push(Buffer.from(r.take(r.u64())));
         break;
+      // Lists and tuples both read as arrays.
       case 0x5d: // EMPTY_LIST
+      case 0x29: // EMPTY_TUPLE
         stack.push([]);
         break;
       case 0x6c: // LIST
+      case 0x74: // TUPLE
         stack.push(popMark().slice(1));
         break;
       case 0x61: {
@@ -287,12 +290,6 @@ export function unpickle(data: Buffer): unknown {
         list(top()).push(...items);
         break;
       }
-      case 0x29: // EMPTY_TUPLE
-        stack.push([]);
-        break;
-      case 0x74: // TUPLE
-        stack.push(popMark().slice(1));
-        break;
       case 0x85: // TUPLE1
         stack.push([pop()]);
         break;
