@@ -191,23 +191,38 @@ void IoThread::Fail(Operation* op, Item* item, memcached_return_t rc) {
 
 // Every key of a run of gets goes into one memcached_mget: one `gets k1 k2 ...` line per
 // server, all servers in parallel. A key asked for twice is sent once and fanned out to every
-// item waiting for it. Sorting (rather than a hash map) keeps this free of per-key allocations.
+// item waiting for it. The keys are indexed in an open-addressing table whose storage is kept
+// from batch to batch, so this allocates nothing per key (and costs far less than sorting them).
 void IoThread::RunReads(Operation** begin, Operation** end) {
-  std::vector<std::pair<Item*, Operation*>>& items = read_items_;
+  std::vector<ReadItem>& items = read_items_;
   items.clear();
   for (Operation** it = begin; it != end; ++it) {
-    for (Item& item : (*it)->items) items.emplace_back(&item, *it);
+    for (Item& item : (*it)->items) items.push_back({&item, *it, kNoItem});
   }
-  std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first->key < b.first->key; });
+  size_t slots = 16;
+  while (slots < 2 * items.size()) slots *= 2;
+  read_table_.assign(slots, kNoItem);
+  read_heads_.clear();
   read_keys_.clear();
   read_lengths_.clear();
-  for (size_t i = 0; i < items.size(); i++) {
-    if (i > 0 && items[i].first->key == items[i - 1].first->key) continue;
-    read_keys_.push_back(items[i].first->key.data());
-    read_lengths_.push_back(items[i].first->key.size());
+  for (uint32_t i = 0; i < items.size(); i++) {
+    const std::string& key = items[i].item->key;
+    uint32_t* slot = FindReadSlot(key);
+    if (*slot == kNoItem) {
+      *slot = static_cast<uint32_t>(read_heads_.size());
+      read_heads_.push_back({i, i});
+      read_keys_.push_back(key.data());
+      read_lengths_.push_back(key.size());
+    } else {
+      ReadHead& head = read_heads_[*slot];
+      items[head.last].next = i;
+      head.last = i;
+    }
   }
-  if (read_keys_.empty()) return;
-  if (!Fetch(items.data(), items.data() + items.size())) return;
+  if (read_heads_.empty()) return;
+  read_asked_.resize(read_heads_.size());
+  for (uint32_t k = 0; k < read_heads_.size(); k++) read_asked_[k] = k;
+  if (!Fetch()) return;
 
   // memcached_mget skips a server it cannot connect to and reports success: that server's keys
   // would read as misses, and whether a get failed would depend on which other gets shared its
@@ -217,44 +232,59 @@ void IoThread::RunReads(Operation** begin, Operation** end) {
   // Only this rare path pays for it; the server is in backoff by now, so each read is quick.
   // A key whose server has never failed was asked and truly missed: it is not read again.
   if (!memcached_failed(memcached_last_error(handle_))) return;
-  for (size_t i = 0; i < items.size();) {
-    size_t j = i + 1;
-    while (j < items.size() && items[j].first->key == items[i].first->key) j++;
-    const std::string& key = items[i].first->key;
+  for (uint32_t k = 0; k < read_heads_.size(); k++) {
+    Item* first = items[read_heads_[k].first].item;
+    if (first->hit) continue;
     memcached_return_t ignored;
-    const memcached_instance_st* server = items[i].first->hit ? nullptr : memcached_server_by_key(handle_, key.data(), key.size(), &ignored);
+    const memcached_instance_st* server = memcached_server_by_key(handle_, first->key.data(), first->key.size(), &ignored);
     if (server != nullptr && memcached_failed(memcached_server_error_return(server))) {
-      read_keys_.assign(1, items[i].first->key.data());
-      read_lengths_.assign(1, items[i].first->key.size());
-      Fetch(items.data() + i, items.data() + j);
+      read_keys_.assign(1, first->key.data());
+      read_lengths_.assign(1, first->key.size());
+      read_asked_.assign(1, k);
+      Fetch();
     }
-    i = j;
   }
 }
 
-// Runs the mget of read_keys_ and hands each result to the items of `begin..end` (sorted by
-// key) asking for it. Returns false when the read failed, every item without a value having
-// been failed with the error.
-bool IoThread::Fetch(std::pair<Item*, Operation*>* begin, std::pair<Item*, Operation*>* end) {
+// The slot of read_table_ that holds `key`'s index in read_heads_, or the empty one where it
+// belongs (the table is at least twice as large as the number of keys: there always is one).
+uint32_t* IoThread::FindReadSlot(std::string_view key) {
+  size_t mask = read_table_.size() - 1;
+  for (size_t s = std::hash<std::string_view>()(key) & mask;; s = (s + 1) & mask) {
+    uint32_t& slot = read_table_[s];
+    if (slot == kNoItem || read_items_[read_heads_[slot].first].item->key == key) return &slot;
+  }
+}
+
+// Runs the mget of read_keys_ (the keys of read_heads_ listed in read_asked_) and hands each
+// result to every item asking for its key. Returns false when the read failed, every asked
+// item without a value having been failed with the error.
+bool IoThread::Fetch() {
+  auto each_asked = [this](auto&& fn) {
+    for (uint32_t k : read_asked_) {
+      for (uint32_t i = read_heads_[k].first; i != kNoItem; i = read_items_[i].next) fn(read_items_[i]);
+    }
+  };
   memcached_return_t rc = memcached_mget(handle_, read_keys_.data(), read_lengths_.data(), read_keys_.size());
   if (rc == MEMCACHED_SERVER_MARKED_DEAD) {
     // As in RunOne: this call ejected the only server asked; the keys map elsewhere now.
     rc = memcached_mget(handle_, read_keys_.data(), read_lengths_.data(), read_keys_.size());
   }
   if (memcached_failed(rc)) {
-    for (auto* it = begin; it != end; ++it) Fail(it->second, it->first, rc);
+    each_asked([&](ReadItem& r) { Fail(r.op, r.item, rc); });
     return false;
   }
   memcached_return_t fetch_rc;
   while (memcached_fetch_result(handle_, &result_, &fetch_rc) != nullptr) {
     std::string_view key(memcached_result_key_value(&result_), memcached_result_key_length(&result_));
-    auto* first = std::lower_bound(begin, end, key, [](const auto& entry, std::string_view k) { return entry.first->key < k; });
+    uint32_t head = *FindReadSlot(key);
+    if (head == kNoItem) continue;  // not asked for: a server's reply cannot name another key
     // A stored empty value comes back as a NULL pointer with SUCCESS: hit or miss is decided by
     // the result's presence, never by the pointer.
     const char* data = memcached_result_value(&result_);
     size_t length = data != nullptr ? memcached_result_length(&result_) : 0;
-    for (auto* it = first; it != end && it->first->key == key; ++it) {
-      Item* item = it->first;
+    for (uint32_t i = read_heads_[head].first; i != kNoItem; i = read_items_[i].next) {
+      Item* item = read_items_[i].item;
       item->hit = true;
       item->result.assign(data != nullptr ? data : "", length);
       item->result_flags = memcached_result_flags(&result_);
@@ -264,9 +294,9 @@ bool IoThread::Fetch(std::pair<Item*, Operation*>* begin, std::pair<Item*, Opera
   if (fetch_rc != MEMCACHED_END && fetch_rc != MEMCACHED_NOTFOUND && fetch_rc != MEMCACHED_SUCCESS) {
     // A server failed mid-fetch. Its keys look like misses in what came back, so every item
     // still without a value reports the error rather than a miss.
-    for (auto* it = begin; it != end; ++it) {
-      if (!it->first->hit) Fail(it->second, it->first, fetch_rc);
-    }
+    each_asked([&](ReadItem& r) {
+      if (!r.item->hit) Fail(r.op, r.item, fetch_rc);
+    });
     DropUnreadReplies();
     return false;
   }

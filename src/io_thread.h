@@ -9,7 +9,10 @@
 #include <libmemcached/memcached.h>
 
 #include <condition_variable>
+#include <cstdint>
+#include <functional>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -37,7 +40,8 @@ class IoThread {
   void Run();
   void Execute(std::vector<Operation*>& batch);
   void RunReads(Operation** begin, Operation** end);
-  bool Fetch(std::pair<Item*, Operation*>* begin, std::pair<Item*, Operation*>* end);
+  uint32_t* FindReadSlot(std::string_view key);
+  bool Fetch();
   void RunWrites(Operation** begin, Operation** end);
   void DrainChunk();
   void DropUnreadReplies();
@@ -63,7 +67,20 @@ class IoThread {
   std::thread thread_;
   bool pipelining_ = false;
   // Scratch space, kept to avoid reallocating per batch.
-  std::vector<std::pair<Item*, Operation*>> read_items_;
+  static constexpr uint32_t kNoItem = UINT32_MAX;
+  struct ReadItem {
+    Item* item;
+    Operation* op;
+    uint32_t next;  // the next item asking for the same key, or kNoItem
+  };
+  struct ReadHead {
+    uint32_t first;  // the first and last items asking for one key
+    uint32_t last;
+  };
+  std::vector<ReadItem> read_items_;  // a run of gets' items, in order
+  std::vector<ReadHead> read_heads_;  // one per distinct key, in order
+  std::vector<uint32_t> read_table_;  // key -> index in read_heads_ (open addressing)
+  std::vector<uint32_t> read_asked_;  // the read_heads_ entries the running mget asks for
   std::vector<const char*> read_keys_;
   std::vector<size_t> read_lengths_;
   std::vector<Pending> chunk_;  // written, replies not yet read
