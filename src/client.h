@@ -53,6 +53,7 @@ class Client : public Napi::ObjectWrap<Client> {
   Napi::FunctionReference on_complete_;
   std::vector<Operation*> submit_batch_;  // Submit's scratch space
   std::vector<Operation*> free_operations_;
+  size_t retained_bytes_ = 0;  // the free operations' item storage (see Retire)
   uint32_t in_flight_ = 0;
   bool released_ = false;
 };

@@ -67,6 +67,15 @@ struct Item {
   uint32_t result_flags = 0;
   uint64_t result_cas = 0;
   std::string result;
+
+  // A recycled item (see Client::Retire) keeps its strings' capacity; this clears the rest.
+  void ResetOutputs() {
+    rc = MEMCACHED_SUCCESS;
+    hit = false;
+    result_flags = 0;
+    result_cas = 0;
+    result.clear();
+  }
 };
 
 struct Operation {
@@ -89,6 +98,8 @@ struct Operation {
   std::atomic<int> remaining{1};
   Operation* parent = nullptr;
   std::vector<uint32_t> origin;  // a part's items' indexes in its parent
+
+  size_t retained_bytes = 0;  // what its recycled items hold while it waits in the free list
 };
 
 // Codes that are answers rather than failures: the TypeScript layer maps them to

@@ -65,6 +65,22 @@ describe.each([1, 3])('connections: %d', (connections) => {
     expect(read).toBeLessThan(oneCommandPerGet / 2);
   });
 
+  test('a request reused for the next call carries nothing over: misses after hits read as misses', async () => {
+    // The native side recycles each finished request, keys, values and results included.
+    const hits = Array.from({ length: 50 }, (_, i) => `reuse:${connections}:hit:${i}`);
+    const misses = Array.from({ length: 50 }, (_, i) => `reuse:${connections}:miss:${i}`);
+    await mc.setMulti(Object.fromEntries(hits.map((k) => [k, `value of ${k}`])));
+    await mc.deleteMulti(misses);
+    for (let round = 0; round < 3; round++) {
+      expect(Object.keys(await mc.getMulti(hits))).toHaveLength(50);
+      expect(await mc.getMulti(misses)).toEqual({});
+      expect(await mc.gets(hits[0])).toEqual([`value of ${hits[0]}`, expect.any(BigInt)]);
+      expect(await mc.gets(misses[0])).toEqual([undefined, undefined]);
+      expect(await Promise.all(hits.map((k) => mc.get(k)))).toEqual(hits.map((k) => `value of ${k}`));
+      expect(await Promise.all(misses.map((k) => mc.get(k)))).toEqual(misses.map(() => undefined));
+    }
+  });
+
   test('concurrent sets are each answered truthfully (pipelined, not fire-and-forget)', async () => {
     const key = `truth:${connections}`;
     await mc.delete(key);
