@@ -80,8 +80,12 @@ export interface NativeConfig {
  * operation and in this order, whichever apply: its value (when the length is VALUE_IN_EXTRAS),
  * its CAS token (BigInt; gets hits), the new counter value (incr/decr success), the stats
  * (Stats success), and libmemcached's message plus the server (any failure).
+ *
+ * `meta` and `slab` are reused by the next delivery: only the first `records` records of `meta`
+ * are this one's, and onComplete returns true when it kept no view of `slab` (every value in
+ * it was decoded to a string), which the addon may then overwrite.
  */
-export type OnComplete = (meta: Uint32Array, slab: Buffer, extras: unknown[]) => void;
+export type OnComplete = (meta: Uint32Array, slab: Buffer, extras: unknown[], records: number) => boolean;
 
 export interface NativeClient {
   /** Queues the operations in the first `words` words of `headers`, copying them first. */

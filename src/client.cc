@@ -40,6 +40,7 @@ constexpr uint32_t kMultiRecord = 0xfffffffdu;
 // larger ones get a Buffer of their own so that keeping one value cannot pin a big slab.
 constexpr size_t kSlabValueMax = 4096;
 constexpr size_t kSlabMax = 256 * 1024;
+constexpr size_t kMetaKeptMax = 64 * 1024;  // bytes: a larger meta array is used once
 
 // Copies a string (as UTF-8) or a Buffer into `out`; false when `value` is neither.
 bool CopyBytes(napi_env env, napi_value value, std::string& out) {
@@ -160,6 +161,10 @@ void Client::Release(bool from_cleanup_hook) {
   released_ = true;
   if (!from_cleanup_hook) napi_remove_env_cleanup_hook(Env(), OnEnvCleanup, this);
   engine_->Shutdown();  // joins the threads: no wake-up can follow
+  if (!from_cleanup_hook) {  // (a dying env frees its references itself)
+    meta_.Drop(Env());
+    slab_.Drop(Env());
+  }
   wake_target_->client = nullptr;
   napi_release_threadsafe_function(tsfn_, napi_tsfn_abort);
   tsfn_ = nullptr;
@@ -361,14 +366,47 @@ void Client::Retire(Operation* op) {
   free_operations_.push_back(op);
 }
 
-// Calls onComplete(meta, slab, extras) once per wake-up:
-//   meta:   Uint32Array of records (see kMetaWords), in completion order
+void Client::ReusableBuffer::Drop(napi_env env) {
+  if (ref != nullptr) napi_delete_reference(env, ref);
+  ref = nullptr;
+  data = nullptr;
+  capacity = 0;
+}
+
+// `kept`'s buffer when it holds `size` bytes, else a new one of exactly `size` bytes, kept
+// for next time unless larger than `keep_max`. A Uint32Array when `words`, else a Buffer.
+// Sets kept.data to the memory to write; nullptr when a call failed.
+napi_value Client::Reusable(napi_env env, ReusableBuffer& kept, size_t size, size_t keep_max, bool words) {
+  napi_value value = nullptr;
+  if (kept.ref != nullptr && kept.capacity >= size && napi_get_reference_value(env, kept.ref, &value) == napi_ok && value != nullptr) {
+    return value;
+  }
+  kept.Drop(env);
+  void* data = nullptr;
+  if (words) {
+    napi_value buffer = nullptr;
+    if (napi_create_arraybuffer(env, size, &data, &buffer) != napi_ok ||
+        napi_create_typedarray(env, napi_uint32_array, size / sizeof(uint32_t), buffer, 0, &value) != napi_ok) {
+      return nullptr;
+    }
+  } else if (napi_create_buffer(env, size, &data, &value) != napi_ok) {
+    return nullptr;
+  }
+  kept.data = data;
+  if (size <= keep_max && napi_create_reference(env, value, 1, &kept.ref) == napi_ok) kept.capacity = size;
+  return value;
+}
+
+// Calls onComplete(meta, slab, extras, records) once per wake-up:
+//   meta:   Uint32Array of records (see kMetaWords), in completion order; only the first
+//           `records` are this delivery's (the array is reused)
 //   slab:   the small values, back to back, in the order of their records
 //   extras: in record order, whichever apply: a value of its own (length kValueInExtras); the
 //           CAS token as a BigInt (want_cas and a hit); the new counter value (Incr/Decr
 //           success: a number, or a BigInt beyond 2^53 - 1); the stats ([[name, [key, value,
 //           ...]], ...]; Stats success); and, last for its operation, libmemcached's message and
 //           the "host:port" or undefined (the operation's rc is a failure, not IsSoftResult).
+// onComplete returns true when it kept no view of the slab, which may then be reused.
 void Client::Deliver(napi_env env) {
   std::vector<Operation*> done = engine_->TakeCompleted();
   if (done.empty()) return;
@@ -389,15 +427,16 @@ void Client::Deliver(napi_env env) {
       }
     }
   }
-  void* meta_data = nullptr;
-  napi_value meta_buffer = nullptr;
-  napi_create_arraybuffer(env, records * kMetaWords * sizeof(uint32_t), &meta_data, &meta_buffer);
-  void* slab_data = nullptr;
-  napi_value slab = nullptr;
-  napi_create_buffer(env, slab_size, &slab_data, &slab);
+  // The meta array and the slab are kept from one delivery to the next: JavaScript reads the
+  // meta array only during the call, and says (by returning true) when it kept no view of the
+  // slab, having decoded every value in it to a string. A slab it keeps a view of is left to it.
+  napi_value meta_array = Reusable(env, meta_, records * kMetaWords * sizeof(uint32_t), kMetaKeptMax, true);
+  napi_value slab = Reusable(env, slab_, slab_size, kSlabMax, false);
+  void* meta_data = meta_.data;
+  void* slab_data = slab_.data;
   napi_value extras = nullptr;
   napi_create_array(env, &extras);
-  if (meta_data == nullptr || (slab_data == nullptr && slab_size > 0) || extras == nullptr) {
+  if (meta_array == nullptr || slab == nullptr || extras == nullptr) {
     for (Operation* op : done) Retire(op);
     napi_close_handle_scope(env, scope);
     return;
@@ -473,14 +512,18 @@ void Client::Deliver(napi_env env) {
     napi_reference_unref(env, on_complete_, nullptr);
     if (tsfn_ != nullptr) napi_unref_threadsafe_function(env, tsfn_);
   }
-  napi_value meta_array = nullptr;
-  napi_create_typedarray(env, napi_uint32_array, records * kMetaWords, meta_buffer, 0, &meta_array);
-  if (callback != nullptr && meta_array != nullptr) {
-    napi_value argv[] = {meta_array, slab, extras};
-    napi_value ignored;
+  bool slab_free = false;
+  if (callback != nullptr) {
+    napi_value count = nullptr;
+    napi_create_uint32(env, static_cast<uint32_t>(records), &count);
+    napi_value argv[] = {meta_array, slab, extras, count};
+    napi_value returned = nullptr;
     // An exception thrown by the callback stays pending: Node reports it as uncaught.
-    napi_call_function(env, undefined, callback, 3, argv, &ignored);
+    if (napi_call_function(env, undefined, callback, 4, argv, &returned) == napi_ok && returned != nullptr) {
+      napi_get_value_bool(env, returned, &slab_free);
+    }
   }
+  if (!slab_free) slab_.Drop(env);
   napi_close_handle_scope(env, scope);
 }
 

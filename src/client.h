@@ -33,6 +33,15 @@ class Client : public Napi::ObjectWrap<Client> {
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 
   void Deliver(napi_env env);
+
+  // A delivery buffer kept for the next delivery (see Deliver).
+  struct ReusableBuffer {
+    napi_ref ref = nullptr;
+    void* data = nullptr;
+    size_t capacity = 0;
+    void Drop(napi_env env);
+  };
+  static napi_value Reusable(napi_env env, ReusableBuffer& kept, size_t size, size_t keep_max, bool words);
   Operation* NewOperation();
   void Retire(Operation* op);
 
@@ -54,6 +63,8 @@ class Client : public Napi::ObjectWrap<Client> {
   std::vector<Operation*> submit_batch_;  // Submit's scratch space
   std::vector<Operation*> free_operations_;
   size_t retained_bytes_ = 0;  // the free operations' item storage (see Retire)
+  ReusableBuffer meta_;
+  ReusableBuffer slab_;
   uint32_t in_flight_ = 0;
   bool released_ = false;
 };

@@ -81,6 +81,29 @@ describe.each([1, 3])('connections: %d', (connections) => {
     }
   });
 
+  test('a Buffer value read stays intact while later reads reuse the delivery buffers', async () => {
+    // Small values arrive in a buffer the addon reuses once every value in it was decoded to a
+    // string. A Buffer value is a view of it (the whole of it when it is alone there), which
+    // later deliveries must not overwrite. A client of its own starts with no buffer to reuse.
+    const raw = Buffer.alloc(64, 0xab);
+    const texts = Array.from({ length: 20 }, (_, i) => `intact:${connections}:text:${i}`);
+    await mc.set(`intact:${connections}:raw`, raw);
+    await mc.setMulti(Object.fromEntries(texts.map((k, i) => [k, String(i % 10).repeat(64)])));
+    const own = new Client([server.spec], { connections });
+    try {
+      const kept: Buffer[] = [];
+      for (let round = 0; round < 3; round++) {
+        kept.push((await own.get(`intact:${connections}:raw`)) as Buffer);
+        for (let i = 0; i < texts.length; i++) expect(await own.get(texts[i])).toBe(String(i % 10).repeat(64));
+        expect(await Promise.all(texts.map((k) => own.get(k)))).toEqual(texts.map((_, i) => String(i % 10).repeat(64)));
+        expect(Object.values(await own.getMulti(texts))).toHaveLength(20);
+      }
+      for (const value of kept) expect(value.equals(raw)).toBe(true);
+    } finally {
+      await own.close();
+    }
+  });
+
   test('concurrent sets are each answered truthfully (pipelined, not fire-and-forget)', async () => {
     const key = `truth:${connections}`;
     await mc.delete(key);
