@@ -47,6 +47,11 @@ constexpr size_t kRequestOverhead = 64;  // command, flags, lengths, CRLFs
 
 constexpr size_t kFirstReadChunk = 16;  // keys; see Execute
 
+// "host:port", as errors and stats name a server.
+std::string ServerName(const memcached_instance_st* server) {
+  return std::string(memcached_server_name(server)) + ":" + std::to_string(memcached_server_port(server));
+}
+
 }  // namespace
 
 IoThread::IoThread(Engine* engine, memcached_st* handle) : engine_(engine), handle_(handle) {
@@ -164,8 +169,7 @@ void IoThread::Execute(std::vector<Operation*>& batch) {
 std::string IoThread::ServerOf(const std::string& key) {
   memcached_return_t ignored;
   const memcached_instance_st* server = memcached_server_by_key(handle_, key.data(), key.size(), &ignored);
-  if (server == nullptr) return std::string();
-  return std::string(memcached_server_name(server)) + ":" + std::to_string(memcached_server_port(server));
+  return server != nullptr ? ServerName(server) : std::string();
 }
 
 void IoThread::Fail(Operation* op, Item* item, memcached_return_t rc) {
@@ -182,7 +186,7 @@ void IoThread::Fail(Operation* op, Item* item, memcached_return_t rc) {
     // The key may map elsewhere by now (an ejection rebuilds the ring): name the failed server.
     const memcached_instance_st* failed = memcached_server_get_last_disconnect(handle_);
     if (failed != nullptr) {
-      op->server = std::string(memcached_server_name(failed)) + ":" + std::to_string(memcached_server_port(failed));
+      op->server = ServerName(failed);
       return;
     }
   }
@@ -496,8 +500,7 @@ void IoThread::CollectStats(Operation* op) {
   uint32_t count = memcached_server_count(handle_);
   for (uint32_t i = 0; i < count; i++) {
     const memcached_instance_st* server = memcached_server_instance_by_position(handle_, i);
-    std::string name = std::string(memcached_server_name(server)) + ":" +
-                       std::to_string(memcached_server_port(server)) + " (" + std::to_string(i) + ")";
+    std::string name = ServerName(server) + " (" + std::to_string(i) + ")";
     std::vector<std::pair<std::string, std::string>> entries;
     memcached_return_t key_rc;
     char** keys = memcached_stat_get_keys(handle_, &stats[i], &key_rc);
