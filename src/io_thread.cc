@@ -271,7 +271,7 @@ bool IoThread::Fetch() {
   };
   memcached_return_t rc = memcached_mget(handle_, read_keys_.data(), read_lengths_.data(), read_keys_.size());
   if (rc == MEMCACHED_SERVER_MARKED_DEAD) {
-    // As in RunOne: this call ejected the only server asked; the keys map elsewhere now.
+    // As in RunItem: this call ejected the only server asked; the keys map elsewhere now.
     rc = memcached_mget(handle_, read_keys_.data(), read_lengths_.data(), read_keys_.size());
   }
   if (memcached_failed(rc)) {
@@ -339,15 +339,7 @@ void IoThread::RunWrites(Operation** begin, Operation** end) {
         DrainChunk();
         chunk_bytes = 0;
       }
-      memcached_return_t rc;
-      for (int attempt = 0;; attempt++) {
-        rc = op->code == OpCode::Set
-                 ? memcached_set(handle_, item.key.data(), item.key.size(), item.value.data(), item.value.size(),
-                                 item.exptime, item.flags)
-                 : memcached_delete(handle_, item.key.data(), item.key.size(), 0);
-        if (rc != MEMCACHED_SERVER_MARKED_DEAD || attempt > 0) break;
-        // See RunOne: this call ejected the server, nothing was sent; the key maps elsewhere now.
-      }
+      memcached_return_t rc = RunItem(op, item);
       if (rc == MEMCACHED_BUFFERED) {
         // The server the command went to, looked up after the call: the call itself may have
         // rebuilt the ring first (a failed server's dead_timeout passing), and the reply must
@@ -414,15 +406,19 @@ void IoThread::RunOne(Operation* op) {
   // when pipelining is off).
   for (Item& item : op->items) {
     memcached_return_t rc = RunItem(op, item);
-    // The call that finds a failed server past failure_limit ejects it (remove_failed) and
-    // returns SERVER_MARKED_DEAD without sending anything; the key now maps to a living
-    // server, so the operation is run once more there rather than failed.
-    if (rc == MEMCACHED_SERVER_MARKED_DEAD) rc = RunItem(op, item);
     Fail(op, &item, rc == MEMCACHED_DELETED || rc == MEMCACHED_STORED ? MEMCACHED_SUCCESS : rc);
   }
 }
 
+// The call that finds a failed server past failure_limit ejects it (remove_failed) and returns
+// SERVER_MARKED_DEAD without sending anything; the key now maps to a living server, so the
+// item is run once more there rather than failed.
 memcached_return_t IoThread::RunItem(Operation* op, Item& item) {
+  memcached_return_t rc = RunItemOnce(op, item);
+  return rc == MEMCACHED_SERVER_MARKED_DEAD ? RunItemOnce(op, item) : rc;
+}
+
+memcached_return_t IoThread::RunItemOnce(Operation* op, Item& item) {
   const char* key = item.key.data();
   size_t length = item.key.size();
   memcached_return_t rc = MEMCACHED_SUCCESS;

@@ -47,6 +47,7 @@ class IoThread {
   void DropUnreadReplies();
   void RunOne(Operation* op);
   memcached_return_t RunItem(Operation* op, Item& item);
+  memcached_return_t RunItemOnce(Operation* op, Item& item);
   void CollectStats(Operation* op);
   void ReadBehaviors(Operation* op);
   void ApplyBehaviors(Operation* op);
