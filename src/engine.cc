@@ -7,9 +7,6 @@ Engine::Engine(memcached_st* master, uint32_t threads) : master_(master) {
     // Cloning only reads the master, which nothing else touches while we do it (JS thread).
     memcached_st* clone = memcached_clone(nullptr, master_);
     if (clone == nullptr) throw std::bad_alloc();
-    // `gets` costs the server no more than `get`, and always asking for CAS tokens lets
-    // gets() share a memcached_mget with plain gets.
-    memcached_behavior_set(clone, MEMCACHED_BEHAVIOR_SUPPORT_CAS, 1);
     // memcached_clone copies the distribution but not the "weighted" flag beside it, so a
     // clone of a ketama_weighted master would build an unweighted continuum and send keys to
     // other servers than the master's hash() (and pylibmc) say. Setting the distribution again

@@ -60,8 +60,19 @@ IoThread::IoThread(Engine* engine, memcached_st* handle) : engine_(engine), hand
   // Sets and deletes are written without waiting for their replies, which RunWrites then reads
   // one by one. (UDP has no replies; libmemcached refuses buffering there.)
   pipelining_ = !memcached_behavior_get(handle_, MEMCACHED_BEHAVIOR_USE_UDP) &&
-                memcached_behavior_get(handle_, MEMCACHED_BEHAVIOR_NOREPLY) == 0 &&
-                memcached_success(memcached_behavior_set(handle_, MEMCACHED_BEHAVIOR_BUFFER_REQUESTS, 1));
+                memcached_behavior_get(handle_, MEMCACHED_BEHAVIOR_NOREPLY) == 0;
+#endif
+  SetOwnBehaviors();
+}
+
+// The behaviors this thread's reads and writes rely on, whatever the user configured: set when
+// the thread is made and again after setBehaviors.
+void IoThread::SetOwnBehaviors() {
+  // `gets` costs the server no more than `get`, and always asking for CAS tokens lets gets()
+  // share a memcached_mget with plain gets.
+  memcached_behavior_set(handle_, MEMCACHED_BEHAVIOR_SUPPORT_CAS, 1);
+#ifndef LIBMEMCACHED_SYSTEM
+  if (pipelining_) pipelining_ = memcached_success(memcached_behavior_set(handle_, MEMCACHED_BEHAVIOR_BUFFER_REQUESTS, 1));
 #endif
 }
 
@@ -479,10 +490,7 @@ void IoThread::ApplyBehaviors(Operation* op) {
     memcached_return_t rc = memcached_behavior_set(handle_, static_cast<memcached_behavior_t>(word[0]), word[1]);
     if (memcached_failed(rc)) Fail(op, nullptr, rc);
   }
-  memcached_behavior_set(handle_, MEMCACHED_BEHAVIOR_SUPPORT_CAS, 1);
-#ifndef LIBMEMCACHED_SYSTEM
-  if (pipelining_) memcached_behavior_set(handle_, MEMCACHED_BEHAVIOR_BUFFER_REQUESTS, 1);
-#endif
+  SetOwnBehaviors();
 }
 
 void IoThread::CollectStats(Operation* op) {

@@ -51,6 +51,7 @@ class IoThread {
   void CollectStats(Operation* op);
   void ReadBehaviors(Operation* op);
   void ApplyBehaviors(Operation* op);
+  void SetOwnBehaviors();
   // Records `rc` for `item` (if any) and, when it is the operation's first failure, for `op`
   // together with libmemcached's explanation and the server involved.
   void Fail(Operation* op, Item* item, memcached_return_t rc);
