@@ -15,7 +15,7 @@ import { META_WORDS, MULTI_RECORD, NO_VALUE, NativeClient, NativeConfig, OnCompl
 import { ServerList, formatServer, parseServers } from './servers';
 import { Submission } from './submission';
 import { checkCasToken, checkCompressLevel, checkDelta, checkMinCompressLen, checkNamespace, checkTime } from './validate';
-import { CompressOptions, Encoded, FLAG_TEXT, FLAG_ZLIB, compress, decodeValue, encodeValue, inflate } from './values';
+import { CompressOptions, Encoded, FLAG_TEXT, FLAG_ZLIB, compress, decodeValue, encodeValue, inflate, ownBytes } from './values';
 
 /** Turns a value into the bytes stored and their flags (pylibmc's `serialize`). */
 export type Serializer = (value: unknown) => [bytes: Buffer | Uint8Array, flags: number];
@@ -758,9 +758,8 @@ export class Client {
   #deserializeRead(operation: string, key: Key, bytes: Buffer, flags: number): unknown {
     try {
       if (!this.#customDeserialize) return decodeValue(bytes, flags);
-      // A user's deserializer may keep the Buffer: never hand it a view of a larger buffer (the
-      // values of one delivery share one).
-      return this.deserialize(bytes.byteLength === bytes.buffer.byteLength ? bytes : Buffer.from(bytes), flags);
+      // A user's deserializer may keep the Buffer.
+      return this.deserialize(ownBytes(bytes), flags);
     } catch (error) {
       if (error instanceof CacheMiss) return MISS;
       throw this.#decodeError(operation, key, error);
@@ -833,15 +832,8 @@ export class Client {
         return;
       }
       const submit = (encoded: Encoded[]) => {
-        const id = this.#track({
-          code,
-          wantCas: false,
-          item: onItem(list),
-          done: (rc, _value, _flags, _result, error, server) => {
-            if (isSoft(rc)) resolve();
-            else reject(errorFromReturnCode(rc, operation, undefined, error, server));
-          },
-        });
+        const done = settle(operation, undefined, () => undefined, resolve, reject);
+        const id = this.#track({ code, wantCas: false, item: onItem(list), done });
         this.#submission.pushMulti(code, id, list.length, number);
         for (let i = 0; i < list.length; i++) {
           const e = encoded[i];

@@ -54,6 +54,14 @@ export interface CompressOptions {
   compressLevel: number;
 }
 
+/**
+ * `bytes` itself when it is the whole of its memory, else a copy: the values of one delivery
+ * share one buffer, and a value kept must pin nothing else (nor be overwritten when the
+ * buffer is reused).
+ */
+export function ownBytes(bytes: Buffer): Buffer {
+  return bytes.byteLength === bytes.buffer.byteLength ? bytes : Buffer.from(bytes);
+}
 
 function describeType(value: unknown): string {
   if (value === null) return 'null';
@@ -103,10 +111,7 @@ function parseInteger(bytes: Buffer, flags: number): number | bigint {
   return toInteger(BigInt(digits));
 }
 
-/**
- * The default deserializer, for bytes already inflated. A Buffer result that is a view of a
- * larger buffer (the values of one delivery share one) is copied, so that it pins nothing else.
- */
+/** The default deserializer, for bytes already inflated. A Buffer result is its own (ownBytes). */
 export function decodeValue(bytes: Buffer, flags: number): unknown {
   switch (flags & TYPE_MASK) {
     case FLAG_NONE:
@@ -117,7 +122,7 @@ export function decodeValue(bytes: Buffer, flags: number): unknown {
           throw new DeserializationError(`flags ${flags} (JSON): ${(error as Error).message}`, flags);
         }
       }
-      return bytes.byteLength === bytes.buffer.byteLength ? bytes : Buffer.from(bytes);
+      return ownBytes(bytes);
     case FLAG_TEXT:
       return bytes.toString('utf8');
     case FLAG_INTEGER: {
