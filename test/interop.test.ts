@@ -5,7 +5,7 @@
  * and namespaces land on the same keys.
  */
 import { Client } from '../lib';
-import { MemcachedServer, startMemcached } from './harness/memcached';
+import { MemcachedServer, PROTOCOLS, startMemcached } from './harness/memcached';
 import { PylibmcOp, runPylibmc } from './harness/pylibmc';
 import { rawGet } from './harness/raw';
 
@@ -85,10 +85,7 @@ const TO_PYTHON: Array<[string, unknown, string, { minCompressLen?: number }?]> 
   ['large compressed string (deflated off-thread here)', 'z'.repeat(100000), "'z' * 100000", { minCompressLen: 1 }],
 ];
 
-describe.each([
-  ['text', false],
-  ['binary', true],
-])('%s protocol', (name, binary) => {
+describe.each(PROTOCOLS)('%s protocol', (name, binary) => {
   let mc: Client;
   const servers = () => [server.spec];
   const key = (label: string, i: number | string) => `interop:${name}:${label}:${i}`;

@@ -3,7 +3,7 @@
  * protocol, with pylibmc's soft (false / default) and hard (rejection) answers.
  */
 import { Client, NotFound, TooBig } from '../lib';
-import { MemcachedServer, startMemcached } from './harness/memcached';
+import { MemcachedServer, PROTOCOLS, startMemcached } from './harness/memcached';
 
 let server: MemcachedServer;
 beforeAll(async () => {
@@ -11,10 +11,7 @@ beforeAll(async () => {
 });
 afterAll(() => server?.stop());
 
-describe.each([
-  ['text', false],
-  ['binary', true],
-])('%s protocol', (name, binary) => {
+describe.each(PROTOCOLS)('%s protocol', (name, binary) => {
   let mc: Client;
   let n = 0;
   // A fresh key per test, so that tests do not see each other's values.

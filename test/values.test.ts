@@ -12,7 +12,7 @@ jest.mock('node:zlib', () => {
 });
 
 import { CacheMiss, Client, DeserializationError, FLAG_JSON } from '../lib';
-import { MemcachedServer, startMemcached } from './harness/memcached';
+import { MemcachedServer, PROTOCOLS, startMemcached } from './harness/memcached';
 import { rawGet, rawSet } from './harness/raw';
 
 let server: MemcachedServer;
@@ -21,10 +21,7 @@ beforeAll(async () => {
 });
 afterAll(() => server?.stop());
 
-describe.each([
-  ['text', false],
-  ['binary', true],
-])('%s protocol', (name, binary) => {
+describe.each(PROTOCOLS)('%s protocol', (name, binary) => {
   let mc: Client;
   let n = 0;
   const key = (label: string) => `${name}:values:${label}:${++n}`;

@@ -8,6 +8,12 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+/** The two protocols every operation is tested in: [name, the `binary` option]. */
+export const PROTOCOLS: Array<[name: string, binary: boolean]> = [
+  ['text', false],
+  ['binary', true],
+];
+
 export interface MemcachedServer {
   /** The spec to hand a Client: 'host:port' or the socket path. */
   spec: string;
