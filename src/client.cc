@@ -161,10 +161,15 @@ void Client::Release(bool from_cleanup_hook) {
   released_ = true;
   if (!from_cleanup_hook) napi_remove_env_cleanup_hook(Env(), OnEnvCleanup, this);
   engine_->Shutdown();  // joins the threads: no wake-up can follow
-  if (!from_cleanup_hook) {  // (a dying env frees its references itself)
-    meta_.Drop(Env());
-    slab_.Drop(Env());
-  }
+  // The delivery buffers' references are deleted on both paths. A dying env deletes only the
+  // references Node-API owns (wraps, callback data); one made by napi_create_reference it merely
+  // unlinks, so skipping this from the cleanup hook leaked both on every worker exit. Deleting
+  // them here is safe: Node tears the napi_env down in a cleanup hook of its own, added when the
+  // addon was loaded, and hooks run in reverse order, so this one runs first, with the env whole
+  // (napi_delete_reference needs no JavaScript). on_complete_ is left to ~Client, which the env
+  // runs afterwards as the wrap's finalizer, the env still whole.
+  meta_.Drop(Env());
+  slab_.Drop(Env());
   wake_target_->client = nullptr;
   napi_release_threadsafe_function(tsfn_, napi_tsfn_abort);
   tsfn_ = nullptr;
@@ -460,7 +465,9 @@ void Client::Deliver(napi_env env) {
     if (!item.hit) return kNoValue;
     size_t size = item.result.size();
     if (size <= kSlabValueMax && size <= slab_left) {
-      memcpy(slab_cursor, item.result.data(), size);
+      // Not for an empty value: the slab may be a zero-length Buffer, whose data pointer is null,
+      // and memcpy's pointers must not be null even for 0 bytes (UBSan: nonnull-attribute).
+      if (size != 0) memcpy(slab_cursor, item.result.data(), size);
       slab_cursor += size;
       slab_left -= size;
       return static_cast<uint32_t>(size);
