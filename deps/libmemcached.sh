@@ -18,7 +18,12 @@
 # Whatever the origin, the tarball must match the sha256 below.
 #
 # A second run reuses the cached tarball, the cmake build tree and the installed archives:
-# the archives are rebuilt only when the stamp (version, checksum, options) changes.
+# the archives are rebuilt only when the stamp (version, checksum, options, patches, and the
+# CFLAGS/CXXFLAGS/LDFLAGS of the environment when set) changes.
+#
+# CFLAGS and CXXFLAGS go on the compile line after the Release flags (so an -O level given
+# there wins), LDFLAGS on the link line of cmake's checks; scripts/test-sanitize.sh builds a
+# sanitizer copy that way, into its own LIBMEMCACHED_CACHE_DIR. Unset, nothing changes.
 set -euo pipefail
 
 VERSION=1.1.4
@@ -143,9 +148,18 @@ patches_text() {
   return 0
 }
 
+# The compiler and linker flags taken from the environment, one line each that is set (none for
+# the normal build, whose stamp thus stays what it was).
+flags_text() {
+  local v
+  for v in CFLAGS CXXFLAGS LDFLAGS; do [ -z "${!v:-}" ] || printf '%s=%s\n' "$v" "${!v}"; done
+  return 0
+}
+
 stamp_text() {
   printf '%s\n' "$VERSION" "$SHA256" "${CMAKE_OPTIONS[@]}" "$(c++ --version | head -1)"
   patches_text
+  flags_text
 }
 
 built() {
@@ -173,7 +187,16 @@ do_build() {
   log "building static libmemcached $VERSION (Release, PIC, SASL)"
   local jobs
   jobs=$(getconf _NPROCESSORS_ONLN 2> /dev/null || echo 2)
-  cmake -S "$src" -B "$build" "${CMAKE_OPTIONS[@]}" -DCMAKE_INSTALL_PREFIX="$prefix" > "$cache/cmake.log" 2>&1 \
+  # The environment's flags are given explicitly, not left to cmake, which reads CFLAGS and
+  # friends only when it first configures a build tree and would then keep stale ones; and
+  # after the Release flags, which CMake puts last. Empty, these equal cmake's defaults.
+  local flags=(
+    -DCMAKE_C_FLAGS= -DCMAKE_CXX_FLAGS=
+    -DCMAKE_C_FLAGS_RELEASE="-O3 -DNDEBUG${CFLAGS:+ $CFLAGS}"
+    -DCMAKE_CXX_FLAGS_RELEASE="-O3 -DNDEBUG${CXXFLAGS:+ $CXXFLAGS}"
+    -DCMAKE_EXE_LINKER_FLAGS="${LDFLAGS:-}"
+  )
+  cmake -S "$src" -B "$build" "${CMAKE_OPTIONS[@]}" "${flags[@]}" -DCMAKE_INSTALL_PREFIX="$prefix" > "$cache/cmake.log" 2>&1 \
     || { cat "$cache/cmake.log" >&2; die "cmake configure failed"; }
   cmake --build "$build" -j "$jobs" --target "${ARCHIVES[@]}" >> "$cache/cmake.log" 2>&1 \
     || { tail -50 "$cache/cmake.log" >&2; die "cmake build failed"; }

@@ -113,4 +113,9 @@ export interface NativeModule {
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const load = require('node-gyp-build') as (dir: string) => NativeModule;
 
-export const native: NativeModule = load(path.join(__dirname, '..'));
+// LIBMEMCACHED_ADDON, a path to a .node file, loads that addon instead (scripts/test-sanitize.sh
+// runs the tests, child processes included, against its sanitizer build that way).
+export const native: NativeModule = process.env.LIBMEMCACHED_ADDON
+  ? // eslint-disable-next-line @typescript-eslint/no-require-imports
+    (require(process.env.LIBMEMCACHED_ADDON) as NativeModule)
+  : load(path.join(__dirname, '..'));

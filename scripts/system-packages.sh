@@ -4,7 +4,8 @@
 set -euo pipefail
 
 PACKAGES=(
-  g++ make python3 pkg-config git        # node-gyp and the addon
+  g++ make python3 pkg-config git        # node-gyp and the addon (g++ brings gcc's ASan/UBSan runtimes,
+                                          # libasan and libubsan, which npm run test:sanitize uses)
   cmake bison flex patch libsasl2-dev     # building libmemcached 1.1.4 from deps/ (with deps/patches)
   libsasl2-modules sasl2-bin              # SASL mechanisms at run time; saslpasswd2 for the SASL tests
   memcached                               # the servers the tests and the demo start
