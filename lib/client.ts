@@ -14,7 +14,7 @@ import { Key, checkKey, isKey } from './keys';
 import { META_WORDS, MULTI_RECORD, NO_VALUE, NativeClient, NativeConfig, OnComplete, OpCode, VALUE_IN_EXTRAS, native } from './native';
 import { ServerList, formatServer, parseServers } from './servers';
 import { Submission } from './submission';
-import { checkCasToken, checkCompressLevel, checkDelta, checkMinCompressLen, checkNamespace, checkTime } from './validate';
+import { checkCasToken, checkCompressLevel, checkDelta, checkMaxValueSize, checkMinCompressLen, checkNamespace, checkTime } from './validate';
 import { CompressOptions, Encoded, FLAG_TEXT, FLAG_ZLIB, compress, decodeValue, encodeValue, inflate, ownBytes } from './values';
 
 /** Turns a value into the bytes stored and their flags (pylibmc's `serialize`). */
@@ -44,10 +44,17 @@ export interface ClientOptions {
    */
   failover?: boolean;
   /**
-   * Native I/O threads, each with its own connection to every server. Operations on one key
-   * always use the same thread, so they stay in order. Default 1 (see the README for why).
+   * Native I/O threads (and connections) per server: each server's keys are served by threads
+   * of their own, so a slow server delays only its own keys. Operations on one key always use
+   * the same thread, so they stay in order. Default 1 (see the README for why).
    */
   connections?: number;
+  /**
+   * The largest value, in bytes, a server's reply may announce (default 64 MiB): a larger one
+   * rejects the read with TooBig, before anything is allocated for it. Raise it to read values
+   * that memcached stores because its `-I` was raised above 64m.
+   */
+  maxValueSize?: number;
   /** Defaults for set/add/replace/setMulti/addMulti/cas: compress values at least this long (0 = never). */
   minCompressLen?: number;
   /** Defaults for the same: zlib level, -1 (zlib's default) or 0..9. */
@@ -276,6 +283,7 @@ export class Client {
     if (!Number.isInteger(connections) || connections < 1 || connections > 64) {
       throw new RangeError(`connections must be an integer from 1 to 64, got ${String(connections)}`);
     }
+    const maxValueSize = checkMaxValueSize(options.maxValueSize, 'Client');
     this.#compress = {
       minCompressLen: checkMinCompressLen(options.minCompressLen, 'Client'),
       compressLevel: checkCompressLevel(options.compressLevel, 'Client'),
@@ -312,6 +320,7 @@ export class Client {
       password: sasl ? options.password : undefined,
       namespace,
       connections,
+      maxValueSize,
     };
     this.servers = Object.freeze(parsed.map(formatServer));
     this.#udp = parsed.some((server) => server.transport === 'udp');

@@ -183,8 +183,10 @@ export class ClientClosedError extends MemcachedError {
   }
 }
 
-// libmemcached appends " -> /path/to/source.cc:123" to its messages: noise for a user.
+// libmemcached appends " -> /path/to/source.cc:123" to its messages, and "host: name:port" to
+// those about a server (which the message names already): noise for a user.
 const SOURCE_LOCATION = /\s*->\s*\S+:\d+\s*$/;
+const HOST_SUFFIX = /,?\s*host: \S+$/;
 
 /** Builds the error for a failed libmemcached call: `<operation>(<key>): <message>`. */
 export function errorFromReturnCode(
@@ -198,7 +200,7 @@ export function errorFromReturnCode(
   const name = RETURN_CODES[rc] ?? `rc ${rc}`;
   const what = key === undefined ? operation : `${operation}(${key.length > 64 ? key.slice(0, 64) + '…' : key})`;
   let message = `${what}: ${name}`;
-  const explanation = detail?.replace(SOURCE_LOCATION, '').replace(/^\(0x[0-9a-f]+\)\s*/, '');
+  const explanation = detail?.replace(SOURCE_LOCATION, '').replace(/^\(0x[0-9a-f]+\)\s*/, '').replace(HOST_SUFFIX, '');
   if (explanation) message += ` (${explanation})`;
   if (server) message += ` [${server}]`;
   return new cls(message, { rc, server });

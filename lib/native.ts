@@ -72,7 +72,10 @@ export interface NativeConfig {
   password?: string;
   /** libmemcached's namespace, put in front of every key on the wire (printable ASCII). */
   namespace?: string;
+  /** I/O threads per server. */
   connections: number;
+  /** The largest value a reply may announce, in bytes (bundled build only). */
+  maxValueSize: number;
 }
 
 /**

@@ -63,6 +63,22 @@ export function checkMinCompressLen(length: unknown, operation: string): number 
   return length;
 }
 
+/** The default of the `maxValueSize` option: 64 MiB. */
+export const DEFAULT_MAX_VALUE_SIZE = 64 * 1024 * 1024;
+
+/**
+ * The largest value a reply may announce: an integer from 1 to 2^32 - 1 bytes (a limit
+ * libmemcached keeps so that no length can wrap). memcached's own ceiling (`-I`) is 1 GiB.
+ */
+export function checkMaxValueSize(size: unknown, operation: string): number {
+  if (size === undefined) return DEFAULT_MAX_VALUE_SIZE;
+  if (typeof size !== 'number') throw new TypeError(`${operation}: maxValueSize must be a number of bytes, got ${typeof size}`);
+  if (!Number.isInteger(size) || size < 1 || size > UINT32_MAX) {
+    throw new RangeError(`${operation}: maxValueSize must be an integer from 1 to 2^32 - 1, got ${String(size)}`);
+  }
+  return size;
+}
+
 /**
  * libmemcached's namespace: 1 to 127 printable ASCII bytes without spaces. libmemcached checks
  * it with its own key rules; this says why before any server is involved. Returned as given.

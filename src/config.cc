@@ -53,6 +53,9 @@ ClientConfig ReadConfig(const Napi::Object& object) {
 
   config.name_space = StringField(object, "namespace");
 
+  Napi::Value max_value_size = object.Get("maxValueSize");
+  if (max_value_size.IsNumber()) config.max_value_size = static_cast<uint64_t>(max_value_size.As<Napi::Number>().Int64Value());
+
   Napi::Value connections = object.Get("connections");
   config.connections = connections.IsNumber() ? connections.As<Napi::Number>().Uint32Value() : 1;
   if (config.connections == 0) {
@@ -91,6 +94,16 @@ memcached_st* BuildMaster(Napi::Env env, const ClientConfig& config) {
                                " rejected: " + memcached_last_error_message(master.get()));
     }
   }
+
+#ifndef LIBMEMCACHED_SYSTEM
+  if (config.max_value_size != 0) {
+    // Copied by memcached_clone into every I/O thread's handle (deps/patches/0002).
+    rc = memcached_behavior_set(master.get(), MEMCACHED_BEHAVIOR_MAX_VALUE_SIZE, config.max_value_size);
+    if (memcached_failed(rc)) {
+      throw MemcachedError(env, rc, "maxValueSize rejected: " + std::string(memcached_last_error_message(master.get())));
+    }
+  }
+#endif
 
   if (!config.name_space.empty()) {
     // Copied by memcached_clone into every I/O thread's handle.

@@ -31,6 +31,7 @@ struct ClientConfig {
   bool sasl = false;
   std::string name_space;  // libmemcached's namespace (pylibmc's callback); empty = none
   uint32_t connections = 1;
+  uint64_t max_value_size = 0;  // the largest value a reply may announce; 0 = libmemcached's
 };
 
 ClientConfig ReadConfig(const Napi::Object& object);

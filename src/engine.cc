@@ -1,10 +1,20 @@
+// The Engine: routes operations to per-server I/O threads and gathers their completions.
 #include "engine.h"
+
+#include <algorithm>
+
+#include "libmemcached_private.h"
 
 namespace lmc {
 
-Engine::Engine(memcached_st* master, uint32_t threads) : master_(master) {
-  for (uint32_t i = 0; i < threads; i++) {
+Engine::Engine(memcached_st* master, uint32_t connections)
+    : master_(master), servers_(memcached_server_count(master)), connections_(connections) {
+  if (servers_ == 0) servers_ = 1;  // (a client always has servers; one thread reports NO_SERVERS)
+  groups_ = std::min(servers_, kMaxServerGroups);
+  for (uint32_t i = 0; i < groups_ * connections_; i++) {
     // Cloning only reads the master, which nothing else touches while we do it (JS thread).
+    // Every thread's handle lists every server: a thread talks to its own server, and to the
+    // others only when failover has moved its keys there.
     memcached_st* clone = memcached_clone(nullptr, master_);
     if (clone == nullptr) throw std::bad_alloc();
     // memcached_clone copies the distribution but not the "weighted" flag beside it, so a
@@ -16,6 +26,7 @@ Engine::Engine(memcached_st* master, uint32_t threads) : master_(master) {
     }
     threads_.push_back(std::make_unique<IoThread>(this, clone));
   }
+  routed_.resize(threads_.size());
 }
 
 Engine::~Engine() {
@@ -39,25 +50,39 @@ static uint32_t RouteHash(const std::string& key) {
   return hash;
 }
 
+// The server comes from the master's distribution, which is the configured one: a thread's own
+// handle may have ejected its server since (failover) and then sends that server's keys
+// elsewhere itself, but the keys stay with the same thread, so their order is kept.
+size_t Engine::ThreadOf(const std::string& key) {
+  uint32_t server = servers_ == 1 ? 0 : memcached_generate_hash(master_, key.data(), key.size());
+  if (server >= servers_) server = 0;
+  uint32_t connection = connections_ == 1 ? 0 : RouteHash(key) % connections_;
+  return static_cast<size_t>(server % groups_) * connections_ + connection;
+}
+
+// Each server has threads of its own (beyond kMaxServerGroups servers, a group of servers
+// shares them), so that a slow or hung server holds up only the operations on its own keys: the
+// others' threads never wait for it. Operations on one key always go to the same thread, so they
+// run in submission order. A whole-client operation lands after everything submitted before it,
+// on every thread (or on the first thread of each server's group).
 void Engine::Submit(std::vector<Operation*>& ops) {
   size_t n = threads_.size();
   if (n == 1) {
     threads_[0]->Enqueue(ops);
     return;
   }
-  // Per-thread runs, in submission order: a key always goes to the same thread, so operations
-  // on one key stay in order; a whole-client operation lands after everything submitted before
-  // it, on every thread; a multi-key operation is split into one part per thread.
-  routed_.resize(n);
   for (Operation* op : ops) {
     if (ForEveryThread(op->code)) {
       op->remaining.store(static_cast<int>(n));
       for (auto& run : routed_) run.push_back(op);
-    } else if (op->items.size() <= 1) {
-      size_t index = op->items.empty() ? 0 : RouteHash(op->items[0].key) % n;
-      routed_[index].push_back(op);
+    } else if (ForEveryServer(op->code)) {
+      SplitByServer(op);
+    } else if (op->items.empty() || op->code == OpCode::GetBehaviors) {
+      routed_[0].push_back(op);
+    } else if (op->items.size() == 1) {
+      routed_[ThreadOf(op->items[0].key)].push_back(op);
     } else {
-      Split(op, n);
+      Split(op);
     }
   }
   for (size_t i = 0; i < n; i++) {
@@ -66,41 +91,73 @@ void Engine::Submit(std::vector<Operation*>& ops) {
   }
 }
 
-void Engine::Split(Operation* op, size_t n) {
-  std::vector<Operation*> parts(n, nullptr);
+Operation* Engine::NewPart(Operation* op) {
+  Operation* part = new Operation();
+  part->id = op->id;
+  part->code = op->code;
+  part->want_cas = op->want_cas;
+  part->multi = op->multi;
+  part->number = op->number;
+  part->parent = op;
+  return part;
+}
+
+void Engine::Split(Operation* op) {
+  parts_.assign(threads_.size(), nullptr);
   int count = 0;
   for (uint32_t i = 0; i < op->items.size(); i++) {
-    size_t index = RouteHash(op->items[i].key) % n;
-    Operation*& part = parts[index];
+    size_t index = ThreadOf(op->items[i].key);
+    Operation*& part = parts_[index];
     if (part == nullptr) {
-      part = new Operation();
-      part->id = op->id;
-      part->code = op->code;
-      part->want_cas = op->want_cas;
+      part = NewPart(op);
       part->multi = true;
-      part->number = op->number;
-      part->parent = op;
       count++;
     }
     part->items.push_back(std::move(op->items[i]));
     part->origin.push_back(i);
   }
   op->remaining.store(count);
-  for (size_t i = 0; i < n; i++) {
-    if (parts[i] != nullptr) routed_[i].push_back(parts[i]);
+  for (size_t i = 0; i < parts_.size(); i++) {
+    if (parts_[i] != nullptr) routed_[i].push_back(parts_[i]);
   }
+}
+
+void Engine::SplitByServer(Operation* op) {
+#ifdef LIBMEMCACHED_SYSTEM
+  // The shared library has no per-server call: one thread asks every server.
+  routed_[0].push_back(op);
+#else
+  op->remaining.store(static_cast<int>(servers_));
+  if (op->code == OpCode::Stats) op->stats.resize(servers_);
+  for (uint32_t s = 0; s < servers_; s++) {
+    Operation* part = NewPart(op);
+    part->items = op->items;  // the stats group or the flush time
+    part->server_index = s;
+    part->one_server = true;
+    routed_[static_cast<size_t>(s % groups_) * connections_].push_back(part);
+  }
+#endif
 }
 
 void Engine::Complete(std::vector<Operation*>& done) {
   bool wake = false;
   {
     std::lock_guard<std::mutex> lock(done_mutex_);
+    // The only allocation, before anything changes: a failure throws with nothing done yet, so
+    // the caller can try again (IoThread::Run).
+    done_.reserve(done_.size() + done.size());
     for (Operation* op : done) {
       if (op == nullptr) continue;  // completed early (IoThread::Execute)
       if (op->parent != nullptr) {
-        // A part of a split operation: its items go back where they came from.
+        // A part of a split operation: its items and statistics go back where they came from.
         Operation* parent = op->parent;
-        for (size_t i = 0; i < op->items.size(); i++) parent->items[op->origin[i]] = std::move(op->items[i]);
+        if (op->one_server) {
+          if (!op->stats.empty() && op->server_index < parent->stats.size()) {
+            parent->stats[op->server_index] = std::move(op->stats[0]);
+          }
+        } else {
+          for (size_t i = 0; i < op->items.size(); i++) parent->items[op->origin[i]] = std::move(op->items[i]);
+        }
         if (!IsSoftResult(op->rc) && IsSoftResult(parent->rc)) {
           parent->rc = op->rc;
           parent->error = std::move(op->error);

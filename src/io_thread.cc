@@ -1,21 +1,17 @@
+// An I/O thread: runs batches of operations on its own libmemcached handle.
 #include "io_thread.h"
 
 #include <pthread.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <exception>
+#include <new>
 #include <string_view>
 
 #include "engine.h"
-
-#ifndef LIBMEMCACHED_SYSTEM
-// Reads exactly one reply from `instance`, in order. Internal to libmemcached (src/libmemcached/
-// response.h), linked from the bundled static library; distributions' shared libraries do not
-// export it, so a system build writes without pipelining.
-memcached_return_t memcached_read_one_response(memcached_instance_st* instance, memcached_result_st* result);
-// Closes one server's connection (src/libmemcached/quit.hpp); `io_death` skips the goodbye.
-void memcached_quit_server(memcached_instance_st* instance, bool io_death);
-#endif
+#include "libmemcached_private.h"
 
 namespace lmc {
 
@@ -134,9 +130,66 @@ void IoThread::Run() {
       batch.swap(queue_);
     }
     Execute(batch);
-    engine_->Complete(batch);
+    // Complete allocates nothing once it has reserved its room, which is the only thing that
+    // can throw: under memory pressure it is tried again rather than let an exception end the
+    // thread (std::terminate) or the batch's promises never settle.
+    for (int attempt = 0;; attempt++) {
+      try {
+        engine_->Complete(batch);
+        break;
+      } catch (const std::exception&) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(attempt < 10 ? 1 : 100));
+      }
+    }
     if (closed_) return;
   }
+}
+
+// Runs `run` on the operations [begin, end); should it throw (libmemcached is C and throws
+// nothing, but copying a value can fail to allocate), those operations fail with a typed error
+// instead of the exception escaping the thread, and every connection of the handle is dropped,
+// since some of them may owe replies nobody will read.
+template <typename Fn>
+void IoThread::Contain(Operation** begin, Operation** end, Fn&& run) {
+  const char* what = nullptr;
+  memcached_return_t rc = MEMCACHED_FAILURE;
+  try {
+    run();
+    return;
+  } catch (const std::bad_alloc& e) {
+    rc = MEMCACHED_MEMORY_ALLOCATION_FAILURE;
+    what = e.what();
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+    what = "unknown exception";
+  }
+  std::string message = std::string("native exception on the I/O thread: ") + what;
+  for (Operation** it = begin; it != end; ++it) {
+    Operation* op = *it;
+    if (op == nullptr) continue;
+    for (Item& item : op->items) {
+      item.rc = rc;
+      item.hit = false;
+    }
+    if (IsSoftResult(op->rc)) {
+      op->rc = rc;
+      op->error = message;
+      op->server.clear();
+    }
+  }
+  DropConnections();
+}
+
+void IoThread::DropConnections() {
+#ifndef LIBMEMCACHED_SYSTEM
+  uint32_t count = memcached_server_count(handle_);
+  for (uint32_t i = 0; i < count; i++) {
+    memcached_quit_server(const_cast<memcached_instance_st*>(memcached_server_instance_by_position(handle_, i)), true);
+  }
+#else
+  memcached_quit(handle_);
+#endif
 }
 
 void IoThread::Execute(std::vector<Operation*>& batch) {
@@ -157,7 +210,7 @@ void IoThread::Execute(std::vector<Operation*>& batch) {
         size_t keys = ops[i]->items.size();
         while (j < n && IsRead(ops[j]->code) && keys < chunk) keys += ops[j++]->items.size();
         chunk *= 2;
-        RunReads(ops + i, ops + j);
+        Contain(ops + i, ops + j, [&] { RunReads(ops + i, ops + j); });
         if (j < n) {
           // More work follows: hand these results over now, so that JavaScript resolves them
           // (and issues its next requests) while this thread runs the rest.
@@ -167,11 +220,11 @@ void IoThread::Execute(std::vector<Operation*>& batch) {
         }
       } else {
         while (j < n && IsPipelined(ops[j]->code)) j++;
-        RunWrites(ops + i, ops + j);
+        Contain(ops + i, ops + j, [&] { RunWrites(ops + i, ops + j); });
       }
       i = j;
     } else {
-      RunOne(ops[i]);
+      Contain(ops + i, ops + i + 1, [&] { RunOne(ops[i]); });
       i++;
     }
   }
@@ -183,7 +236,7 @@ std::string IoThread::ServerOf(const std::string& key) {
   return server != nullptr ? ServerName(server) : std::string();
 }
 
-void IoThread::Fail(Operation* op, Item* item, memcached_return_t rc) {
+void IoThread::Fail(Operation* op, Item* item, memcached_return_t rc, const char* detail) {
   if (item != nullptr) item->rc = rc;
   if (IsSoftResult(rc)) {
     if (!op->multi) op->rc = rc;
@@ -192,7 +245,7 @@ void IoThread::Fail(Operation* op, Item* item, memcached_return_t rc) {
   // The operation reports its first failure; a multi-key one also keeps each item's code.
   if (!IsSoftResult(op->rc)) return;
   op->rc = rc;
-  op->error = memcached_last_error_message(handle_);
+  op->error = detail != nullptr ? detail : memcached_last_error_message(handle_);
   if (rc == MEMCACHED_SERVER_MARKED_DEAD || rc == MEMCACHED_SERVER_TEMPORARILY_DISABLED) {
     // The key may map elsewhere by now (an ejection rebuilds the ring): name the failed server.
     const memcached_instance_st* failed = memcached_server_get_last_disconnect(handle_);
@@ -237,28 +290,7 @@ void IoThread::RunReads(Operation** begin, Operation** end) {
   if (read_heads_.empty()) return;
   read_asked_.resize(read_heads_.size());
   for (uint32_t k = 0; k < read_heads_.size(); k++) read_asked_[k] = k;
-  if (!Fetch()) return;
-
-  // memcached_mget skips a server it cannot connect to and reports success: that server's keys
-  // would read as misses, and whether a get failed would depend on which other gets shared its
-  // batch. The query's error (cleared when the mget began) tells that it happened; each key
-  // still without a value is then read alone, which gives its true answer: its server's error,
-  // or the value (or miss) on the server it maps to now that a failed server may be ejected.
-  // Only this rare path pays for it; the server is in backoff by now, so each read is quick.
-  // A key whose server has never failed was asked and truly missed: it is not read again.
-  if (!memcached_failed(memcached_last_error(handle_))) return;
-  for (uint32_t k = 0; k < read_heads_.size(); k++) {
-    Item* first = items[read_heads_[k].first].item;
-    if (first->hit) continue;
-    memcached_return_t ignored;
-    const memcached_instance_st* server = memcached_server_by_key(handle_, first->key.data(), first->key.size(), &ignored);
-    if (server != nullptr && memcached_failed(memcached_server_error_return(server))) {
-      read_keys_.assign(1, first->key.data());
-      read_lengths_.assign(1, first->key.size());
-      read_asked_.assign(1, k);
-      Fetch();
-    }
-  }
+  Fetch(true);
 }
 
 // The slot of read_table_ that holds `key`'s index in read_heads_, or the empty one where it
@@ -271,70 +303,140 @@ uint32_t* IoThread::FindReadSlot(std::string_view key) {
   }
 }
 
+// What `server` failed with in the handle's current query, or MEMCACHED_SUCCESS. The shared
+// library cannot tell one query from another: there, any error the server ever had counts.
+memcached_return_t IoThread::ServerFailure(const memcached_instance_st* server) {
+#ifndef LIBMEMCACHED_SYSTEM
+  return memcached_server_query_error(server);
+#else
+  return memcached_server_error_return(server);
+#endif
+}
+
+// How many times the handle's server distribution has been rebuilt (an ejected server's keys
+// moving to the others, or coming back). The shared library does not count: there, keys may
+// always have moved.
+uint64_t IoThread::RingGeneration() {
+#ifndef LIBMEMCACHED_SYSTEM
+  return handle_->distribution_generation;
+#else
+  return ++ring_generation_;
+#endif
+}
+
 // Runs the mget of read_keys_ (the keys of read_heads_ listed in read_asked_) and hands each
-// result to every item asking for its key. Returns false when the read failed, every asked
-// item without a value having been failed with the error.
-bool IoThread::Fetch() {
-  auto each_asked = [this](auto&& fn) {
-    for (uint32_t k : read_asked_) {
-      for (uint32_t i = read_heads_[k].first; i != kNoItem; i = read_items_[i].next) fn(read_items_[i]);
-    }
-  };
+// result to every item asking for its key. A key that got no value either missed or belongs to
+// a server that failed during this fetch (refused the connection, timed out, sent an error or a
+// malformed reply): its items then fail with that server's error, never read as a miss, and
+// never because of another server. When a failure has made the distribution change (failover
+// ejected a server), the keys without a value whose server did not fail may belong elsewhere
+// now: they are asked again, once (`may_retry`).
+void IoThread::Fetch(bool may_retry) {
+  uint64_t generation = RingGeneration();
+  refused_ = nullptr;
+  refused_server_ = nullptr;
   memcached_return_t rc = memcached_mget(handle_, read_keys_.data(), read_lengths_.data(), read_keys_.size());
   if (rc == MEMCACHED_SERVER_MARKED_DEAD) {
     // As in RunItem: this call ejected the only server asked; the keys map elsewhere now.
     rc = memcached_mget(handle_, read_keys_.data(), read_lengths_.data(), read_keys_.size());
   }
-  if (memcached_failed(rc)) {
-    each_asked([&](ReadItem& r) { Fail(r.op, r.item, rc); });
-    return false;
-  }
-  memcached_return_t fetch_rc;
-  while (memcached_fetch_result(handle_, &result_, &fetch_rc) != nullptr) {
-    std::string_view key(memcached_result_key_value(&result_), memcached_result_key_length(&result_));
-    uint32_t head = *FindReadSlot(key);
-    if (head == kNoItem) continue;  // not asked for: a server's reply cannot name another key
-    // A stored empty value comes back as a NULL pointer with SUCCESS: hit or miss is decided by
-    // the result's presence, never by the pointer.
-    const char* data = memcached_result_value(&result_);
-    size_t length = data != nullptr ? memcached_result_length(&result_) : 0;
-    for (uint32_t i = read_heads_[head].first; i != kNoItem; i = read_items_[i].next) {
-      Item* item = read_items_[i].item;
-      item->hit = true;
-      item->result.assign(data != nullptr ? data : "", length);
-      item->result_flags = memcached_result_flags(&result_);
-      item->result_cas = memcached_result_cas(&result_);
+  // SOME_ERRORS: some servers were asked, others failed (each keeps its error).
+  bool sent = !memcached_failed(rc) || rc == MEMCACHED_SOME_ERRORS;
+  memcached_return_t fetch_rc = MEMCACHED_END;
+  if (sent) {
+    while (memcached_fetch_result(handle_, &result_, &fetch_rc) != nullptr) {
+      std::string_view key(memcached_result_key_value(&result_), memcached_result_key_length(&result_));
+      uint32_t head = *FindReadSlot(key);
+      if (head == kNoItem) {
+        // A value for a key nobody asked for: that server's replies cannot be matched to
+        // requests any more (a reply that lags behind, a proxy that mixed connections up, a
+        // liar). Its connection is closed and its keys of this fetch fail below; a value is
+        // never handed to another key.
+        RefuseServer(MEMCACHED_PROTOCOL_ERROR, "a value for a key that was not asked for");
+        continue;
+      }
+      // A stored empty value comes back as a NULL pointer with SUCCESS: hit or miss is decided
+      // by the result's presence, never by the pointer.
+      const char* data = memcached_result_value(&result_);
+      size_t length = data != nullptr ? memcached_result_length(&result_) : 0;
+      for (uint32_t i = read_heads_[head].first; i != kNoItem; i = read_items_[i].next) {
+        Item* item = read_items_[i].item;
+        item->hit = true;
+        item->result.assign(data != nullptr ? data : "", length);
+        item->result_flags = memcached_result_flags(&result_);
+        item->result_cas = memcached_result_cas(&result_);
+      }
     }
   }
-  if (fetch_rc != MEMCACHED_END && fetch_rc != MEMCACHED_NOTFOUND && fetch_rc != MEMCACHED_SUCCESS) {
-    // A server failed mid-fetch. Its keys look like misses in what came back, so every item
-    // still without a value reports the error rather than a miss.
-    each_asked([&](ReadItem& r) {
-      if (!r.item->hit) Fail(r.op, r.item, fetch_rc);
-    });
-    DropUnreadReplies();
-    return false;
+  if (sent && refused_ == nullptr && (fetch_rc == MEMCACHED_END || fetch_rc == MEMCACHED_NOTFOUND || fetch_rc == MEMCACHED_SUCCESS)) {
+    return;  // every key without a value missed
   }
-  return true;
+#ifdef LIBMEMCACHED_SYSTEM
+  DropUnreadReplies();
+#endif
+  bool moved = RingGeneration() != generation;
+  read_retry_.clear();
+  for (uint32_t k : read_asked_) {
+    Item* first = read_items_[read_heads_[k].first].item;
+    if (first->hit) continue;
+    memcached_return_t ignored;
+    const memcached_instance_st* server = memcached_server_by_key(handle_, first->key.data(), first->key.size(), &ignored);
+    memcached_return_t failure = server != nullptr ? ServerFailure(server) : MEMCACHED_SUCCESS;
+    if (!memcached_failed(failure) && !sent) failure = rc;  // nothing was asked
+#ifdef LIBMEMCACHED_SYSTEM
+    if (!memcached_failed(failure) && refused_ != nullptr) failure = MEMCACHED_PROTOCOL_ERROR;
+#endif
+    if (memcached_failed(failure)) {
+      const char* detail = refused_ != nullptr && (server == refused_server_ || refused_server_ == nullptr) ? refused_ : nullptr;
+      for (uint32_t i = read_heads_[k].first; i != kNoItem; i = read_items_[i].next) {
+        Fail(read_items_[i].op, read_items_[i].item, failure, detail);
+      }
+    } else if (moved) {
+      read_retry_.push_back(k);
+    }
+  }
+  if (read_retry_.empty() || !may_retry) return;
+  read_asked_.swap(read_retry_);
+  read_keys_.clear();
+  read_lengths_.clear();
+  for (uint32_t k : read_asked_) {
+    const std::string& key = read_items_[read_heads_[k].first].item->key;
+    read_keys_.push_back(key.data());
+    read_lengths_.push_back(key.size());
+  }
+  Fetch(false);
 }
 
+// Fails the server the last fetched result came from, for the rest of this query.
+void IoThread::RefuseServer(memcached_return_t rc, const char* why) {
+#ifndef LIBMEMCACHED_SYSTEM
+  auto* server = const_cast<memcached_instance_st*>(handle_->fetched_from);
+  if (server == nullptr) return;
+  memcached_server_query_failed(server, rc);
+  memcached_quit_server(server, true);
+  refused_ = why;
+  refused_server_ = server;
+#else
+  // The shared library cannot tell which server sent it: the whole fetch is refused.
+  refused_ = why;
+  memcached_quit(handle_);
+#endif
+}
+
+#ifdef LIBMEMCACHED_SYSTEM
 // After a failed fetch, the connections still owing replies are closed, so that no later
-// request reads them as its own. Only those: a server that failed (a timeout closed its
-// connection already) must keep the failed state that closing it again would reset, and the
-// healthy ones keep their connections.
+// request reads them as its own (the bundled library's fetch does this itself).
 void IoThread::DropUnreadReplies() {
   uint32_t count = memcached_server_count(handle_);
   for (uint32_t i = 0; i < count; i++) {
     const memcached_instance_st* server = memcached_server_instance_by_position(handle_, i);
-    if (memcached_server_response_count(server) == 0) continue;
-#ifndef LIBMEMCACHED_SYSTEM
-    memcached_quit_server(const_cast<memcached_instance_st*>(server), true);
-#else
-    memcached_quit(handle_);  // the shared library exports no per-server close
-    return;
-#endif
+    if (memcached_server_response_count(server) != 0) {
+      memcached_quit(handle_);  // the shared library exports no per-server close
+      return;
+    }
   }
 }
+#endif
 
 // Sets and deletes, pipelined: with BUFFER_REQUESTS, libmemcached queues each command without
 // waiting for its reply (returning MEMCACHED_BUFFERED); a chunk is then flushed to every server
@@ -379,6 +481,9 @@ void IoThread::DrainChunk() {
       rc = memcached_failed(flush_rc) ? flush_rc : memcached_failed(server_rc) ? server_rc : MEMCACHED_CONNECTION_FAILURE;
     } else {
       rc = memcached_read_one_response(pending.server, &result_);
+      // A reply that is not one this command can get (a number, VALUE, OK, ...) is a protocol
+      // error, never "stored" or "deleted"; the connection is closed.
+      rc = memcached_response_check(pending.server, rc, pending.op->code == OpCode::Delete ? kReplyToDelete : kReplyToStore);
       if (rc == MEMCACHED_STORED || rc == MEMCACHED_DELETED) rc = MEMCACHED_SUCCESS;
     }
     Fail(pending.op, pending.item, rc);
@@ -390,6 +495,14 @@ void IoThread::DrainChunk() {
 void IoThread::RunOne(Operation* op) {
   switch (op->code) {
     case OpCode::FlushAll:
+#ifndef LIBMEMCACHED_SYSTEM
+      if (op->one_server) {
+        memcached_return_t rc = memcached_flush_server(handle_, op->server_index, op->items[0].exptime);
+        if (memcached_failed(rc)) op->server = ServerName(memcached_server_instance_by_position(handle_, op->server_index));
+        Fail(op, nullptr, rc);
+        return;
+      }
+#endif
       Fail(op, nullptr, memcached_flush(handle_, op->items[0].exptime));
       return;
     case OpCode::Stats:
@@ -493,32 +606,51 @@ void IoThread::ApplyBehaviors(Operation* op) {
   SetOwnBehaviors();
 }
 
+// One server's statistics as pylibmc lists them: its name and index, then the keys libmemcached
+// knows with their values, as text.
+void IoThread::AddStats(Operation* op, uint32_t index, memcached_stat_st* stat) {
+  const memcached_instance_st* server = memcached_server_instance_by_position(handle_, index);
+  std::string name = ServerName(server) + " (" + std::to_string(index) + ")";
+  std::vector<std::pair<std::string, std::string>> entries;
+  memcached_return_t key_rc;
+  char** keys = memcached_stat_get_keys(handle_, stat, &key_rc);
+  for (char** k = keys; k != nullptr && *k != nullptr; k++) {
+    memcached_return_t value_rc;
+    char* value = memcached_stat_get_value(handle_, stat, *k, &value_rc);
+    if (value != nullptr) {
+      entries.emplace_back(*k, value);
+      free(value);
+    }
+  }
+  free(keys);
+  op->stats.emplace_back(std::move(name), std::move(entries));
+}
+
 void IoThread::CollectStats(Operation* op) {
   memcached_return_t rc;
   std::string& group = op->items[0].value;  // the stats group, or empty for the general stats
-  memcached_stat_st* stats = memcached_stat(handle_, group.empty() ? nullptr : group.data(), &rc);
+  const char* args = group.empty() ? nullptr : group.c_str();
+#ifndef LIBMEMCACHED_SYSTEM
+  if (op->one_server) {
+    // This thread's server alone (Engine::SplitByServer): a slow server delays only its part.
+    memcached_stat_st stat;
+    rc = memcached_stat_server(handle_, op->server_index, args, &stat);
+    if (memcached_failed(rc)) {
+      op->server = ServerName(memcached_server_instance_by_position(handle_, op->server_index));
+      Fail(op, nullptr, rc);
+      return;
+    }
+    AddStats(op, op->server_index, &stat);
+    return;
+  }
+#endif
+  memcached_stat_st* stats = memcached_stat(handle_, const_cast<char*>(args), &rc);
   if (stats == nullptr) {
     Fail(op, nullptr, rc);
     return;
   }
   uint32_t count = memcached_server_count(handle_);
-  for (uint32_t i = 0; i < count; i++) {
-    const memcached_instance_st* server = memcached_server_instance_by_position(handle_, i);
-    std::string name = ServerName(server) + " (" + std::to_string(i) + ")";
-    std::vector<std::pair<std::string, std::string>> entries;
-    memcached_return_t key_rc;
-    char** keys = memcached_stat_get_keys(handle_, &stats[i], &key_rc);
-    for (char** k = keys; k != nullptr && *k != nullptr; k++) {
-      memcached_return_t value_rc;
-      char* value = memcached_stat_get_value(handle_, &stats[i], *k, &value_rc);
-      if (value != nullptr) {
-        entries.emplace_back(*k, value);
-        free(value);
-      }
-    }
-    free(keys);
-    op->stats.emplace_back(std::move(name), std::move(entries));
-  }
+  for (uint32_t i = 0; i < count; i++) AddStats(op, i, &stats[i]);
   memcached_stat_free(handle_, stats);
   Fail(op, nullptr, rc);
 }

@@ -39,22 +39,32 @@ class IoThread {
  private:
   void Run();
   void Execute(std::vector<Operation*>& batch);
+  template <typename Fn>
+  void Contain(Operation** begin, Operation** end, Fn&& run);
+  void DropConnections();
   void RunReads(Operation** begin, Operation** end);
   uint32_t* FindReadSlot(std::string_view key);
-  bool Fetch();
+  void Fetch(bool may_retry);
+  memcached_return_t ServerFailure(const memcached_instance_st* server);
+  uint64_t RingGeneration();
   void RunWrites(Operation** begin, Operation** end);
   void DrainChunk();
+#ifdef LIBMEMCACHED_SYSTEM
   void DropUnreadReplies();
+  uint64_t ring_generation_ = 0;
+#endif
   void RunOne(Operation* op);
   memcached_return_t RunItem(Operation* op, Item& item);
   memcached_return_t RunItemOnce(Operation* op, Item& item);
   void CollectStats(Operation* op);
+  void AddStats(Operation* op, uint32_t index, memcached_stat_st* stat);
   void ReadBehaviors(Operation* op);
   void ApplyBehaviors(Operation* op);
   void SetOwnBehaviors();
   // Records `rc` for `item` (if any) and, when it is the operation's first failure, for `op`
   // together with libmemcached's explanation and the server involved.
-  void Fail(Operation* op, Item* item, memcached_return_t rc);
+  void Fail(Operation* op, Item* item, memcached_return_t rc, const char* detail = nullptr);
+  void RefuseServer(memcached_return_t rc, const char* why);
   std::string ServerOf(const std::string& key);
 
   struct Pending {
@@ -83,6 +93,9 @@ class IoThread {
   std::vector<ReadHead> read_heads_;  // one per distinct key, in order
   std::vector<uint32_t> read_table_;  // key -> index in read_heads_ (open addressing)
   std::vector<uint32_t> read_asked_;  // the read_heads_ entries the running mget asks for
+  std::vector<uint32_t> read_retry_;  // those to ask again after the distribution changed
+  const char* refused_ = nullptr;     // why the running fetch refused a server's replies
+  const void* refused_server_ = nullptr;
   std::vector<const char*> read_keys_;
   std::vector<size_t> read_lengths_;
   std::vector<Pending> chunk_;  // written, replies not yet read

@@ -49,6 +49,8 @@ inline bool IsPipelined(OpCode code) { return code == OpCode::Set || code == OpC
 inline bool ForEveryThread(OpCode code) {
   return code == OpCode::Close || code == OpCode::Disconnect || code == OpCode::SetBehaviors;
 }
+// Whole-client operations asked of each server by one of its own threads (see Engine::Submit).
+inline bool ForEveryServer(OpCode code) { return code == OpCode::Stats || code == OpCode::FlushAll; }
 // Operations whose result is a list of (name, [key, value, ...]) in Operation::stats.
 inline bool ReturnsStats(OpCode code) { return code == OpCode::Stats || code == OpCode::GetBehaviors; }
 
@@ -98,6 +100,11 @@ struct Operation {
   std::atomic<int> remaining{1};
   Operation* parent = nullptr;
   std::vector<uint32_t> origin;  // a part's items' indexes in its parent
+  // A part of a whole-client operation asked of one server (ForEveryServer): which server, and
+  // whether it stands for that server alone (false: a build without the per-server calls asks
+  // every server from one thread).
+  uint32_t server_index = 0;
+  bool one_server = false;
 
   size_t retained_bytes = 0;  // what its recycled items hold while it waits in the free list
 };

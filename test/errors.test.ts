@@ -30,7 +30,7 @@ test('codes are libmemcached constant names; unknown codes fall back to the base
   expect(unknown.code).toBe('MEMCACHED_RC_99');
 });
 
-test('messages name the operation and key and drop libmemcached source locations', () => {
+test('messages name the operation and key and drop libmemcached source locations and host suffixes', () => {
   const error = errorFromReturnCode(
     47,
     'get',
@@ -39,7 +39,7 @@ test('messages name the operation and key and drop libmemcached source locations
     '127.0.0.1:1',
   );
   expect(error.message).toBe(
-    'get(user:42): MEMCACHED_SERVER_TEMPORARILY_DISABLED (SERVER HAS FAILED AND IS DISABLED UNTIL TIMED RETRY,  host: 127.0.0.1:1) [127.0.0.1:1]',
+    'get(user:42): MEMCACHED_SERVER_TEMPORARILY_DISABLED (SERVER HAS FAILED AND IS DISABLED UNTIL TIMED RETRY) [127.0.0.1:1]',
   );
 });
 
