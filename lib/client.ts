@@ -219,6 +219,12 @@ const BEHAVIOR_IDS = Buffer.from(
   new Uint32Array(BEHAVIOR_NAMES.map((name) => BEHAVIORS[name].id).filter((id): id is number => id !== undefined)).buffer,
 );
 
+/**
+ * Servers share I/O threads beyond this many (src/engine.h kMaxServerGroups): every thread's
+ * handle lists every server, each costing it some 8 KiB.
+ */
+const MAX_SERVER_GROUPS = 32;
+
 /** What #decode returns when the deserializer throws CacheMiss. */
 const MISS = Symbol('miss');
 
@@ -266,6 +272,8 @@ export class Client {
   // The behaviors set so far, as given (names for hash and distribution): some are read back
   // from here rather than from libmemcached (see getBehaviors).
   #behaviors: Record<string, number | string>;
+  // How many native I/O threads serve this client (see the connections option).
+  #ioThreads: number;
 
   constructor(servers: ServerList, options: ClientOptions = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
@@ -324,6 +332,7 @@ export class Client {
     };
     this.servers = Object.freeze(parsed.map(formatServer));
     this.#udp = parsed.some((server) => server.transport === 'udp');
+    this.#ioThreads = Math.min(parsed.length, MAX_SERVER_GROUPS) * connections;
     this.#onCompleteCallback = (meta, slab, extras, records) => this.#onComplete(meta, slab, extras, records);
     this.#native = new native.Client(config, this.#onCompleteCallback);
     this.#submission = new Submission(this.#native);
@@ -377,9 +386,20 @@ export class Client {
   getMulti<T = unknown>(keys: Iterable<Key>, options: MultiOptions = {}): Promise<Record<string, T>> {
     const results: Record<string, T> = Object.create(null);
     const later: Array<Promise<void>> = [];
-    let failure: unknown;
+    // The first value that could not be decoded; the others are still decoded, so that the
+    // error can carry them.
+    let undecodable: unknown;
+    const failed = (error: unknown) => {
+      if (undecodable === undefined) undecodable = error;
+    };
+    // A failure carries what was read and decoded, for a caller that would rather use part of a
+    // multi-get than none of it.
+    const withPartial = (error: unknown) => {
+      if (error instanceof MemcachedError) error.partial = results;
+      return error;
+    };
     return this.#multi('getMulti', OpCode.Get, keys, options?.keyPrefix, undefined, (list) => (index, _rc, value, flags) => {
-      if (value === undefined || failure !== undefined) return;
+      if (value === undefined) return;
       const name = keyText(list[index]);
       try {
         const v = this.#decode('getMulti', list[index], value, flags);
@@ -387,28 +407,26 @@ export class Client {
           later.push(
             v.then((w) => {
               if (w !== MISS) results[name] = w as T;
-            }),
+            }, failed),
           );
         } else if (v !== MISS) {
           results[name] = v as T;
         }
       } catch (error) {
-        failure = error;
+        failed(error);
       }
-    })
-      .then(
-        () => (later.length === 0 ? undefined : Promise.all(later)),
-        async (error: unknown) => {
-          // A server failed: the others' values ride on the error.
-          await Promise.allSettled(later);
-          if (error instanceof MemcachedError) error.partial = results;
-          throw error;
-        },
-      )
-      .then(() => {
-        if (failure !== undefined) throw failure;
+    }).then(
+      async () => {
+        await Promise.all(later);
+        if (undecodable !== undefined) throw withPartial(undecodable);
         return results;
-      });
+      },
+      async (error: unknown) => {
+        // A server failed: the others' values ride on the error.
+        await Promise.all(later);
+        throw withPartial(error);
+      },
+    );
   }
 
   /** `[value, cas]` for `key`, or `[undefined, undefined]` on a miss. */
@@ -616,7 +634,18 @@ export class Client {
         throw rc === undefined ? error : errorFromReturnCode(rc, 'setBehaviors', undefined, (error as Error).message, undefined);
       }
       Object.assign(this.#behaviors, resolved.given);
-      return this.#serverOp('setBehaviors', OpCode.SetBehaviors, () => 0, Buffer.from(words.buffer), () => undefined);
+      const applied = this.#serverOp('setBehaviors', OpCode.SetBehaviors, () => 0, Buffer.from(words.buffer), () => undefined);
+      if (this.#ioThreads > 1) {
+        // Each server has I/O threads of its own, and a new distribution may give a key
+        // another server, hence another thread: operations issued from now on wait until every
+        // thread has applied the change, so that none overtakes an earlier one on its key.
+        const settled = applied.then(
+          () => undefined,
+          () => undefined,
+        );
+        this.#whenReady(settled, () => undefined, () => undefined);
+      }
+      return applied;
     });
   }
 

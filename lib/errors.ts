@@ -155,6 +155,11 @@ const BY_RC = new Map<number, typeof MemcachedError>(
   ].map((cls) => [cls.retcode as number, cls]),
 );
 
+// MEMCACHED_ERRNO: an operating-system error that libmemcached passes on as it is. Every one it
+// can meet comes from a socket call (connect, send, recv, poll), so it is a ConnectionError
+// (with rc 26 and its own code), not an untyped error.
+BY_RC.set(26, ConnectionError);
+
 /** Raise it from a deserializer to make a read behave as a miss (pylibmc's CacheMiss). */
 export class CacheMiss extends Error {
   constructor(message = 'cache miss') {

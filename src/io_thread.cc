@@ -355,6 +355,15 @@ void IoThread::Fetch(bool may_retry) {
         RefuseServer(MEMCACHED_PROTOCOL_ERROR, "a value for a key that was not asked for");
         continue;
       }
+      ReadHead& asked = read_heads_[head];
+      if (read_items_[asked.first].item->hit) {
+        // Each key is asked once per fetch, so a second value for it is a reply nobody asked for.
+        RefuseServer(MEMCACHED_PROTOCOL_ERROR, "a second value for one key");
+        continue;
+      }
+#ifndef LIBMEMCACHED_SYSTEM
+      asked.from = handle_->fetched_from;
+#endif
       // A stored empty value comes back as a NULL pointer with SUCCESS: hit or miss is decided
       // by the result's presence, never by the pointer.
       const char* data = memcached_result_value(&result_);
@@ -368,8 +377,13 @@ void IoThread::Fetch(bool may_retry) {
       }
     }
   }
-  if (sent && refused_ == nullptr && (fetch_rc == MEMCACHED_END || fetch_rc == MEMCACHED_NOTFOUND || fetch_rc == MEMCACHED_SUCCESS)) {
-    return;  // every key without a value missed
+  // memcached_mget skips a server it cannot connect to (or write to) and still reports success,
+  // or SOME_ERRORS: that server's keys would look like misses. Any error recorded since the mget
+  // began (it clears them) says some server failed; then each key without a value is sorted out
+  // below. Otherwise every key without a value truly missed.
+  bool fetched = fetch_rc == MEMCACHED_END || fetch_rc == MEMCACHED_NOTFOUND || fetch_rc == MEMCACHED_SUCCESS;
+  if (rc == MEMCACHED_SUCCESS && fetched && refused_ == nullptr && !memcached_failed(memcached_last_error(handle_))) {
+    return;
   }
 #ifdef LIBMEMCACHED_SYSTEM
   DropUnreadReplies();
@@ -378,9 +392,23 @@ void IoThread::Fetch(bool may_retry) {
   read_retry_.clear();
   for (uint32_t k : read_asked_) {
     Item* first = read_items_[read_heads_[k].first].item;
-    if (first->hit) continue;
-    memcached_return_t ignored;
-    const memcached_instance_st* server = memcached_server_by_key(handle_, first->key.data(), first->key.size(), &ignored);
+    // The server this key's answer was to come from, and how it failed in this query.
+    const memcached_instance_st* server;
+    if (first->hit) {
+#ifdef LIBMEMCACHED_SYSTEM
+      continue;
+#else
+      // A value from a server whose replies then broke off or went wrong is not trusted either:
+      // in the binary protocol a lying body length makes a value swallow the packets after it,
+      // and only the failure that follows shows it.
+      server = static_cast<const memcached_instance_st*>(read_heads_[k].from);
+      if (server == nullptr || !memcached_failed(ServerFailure(server))) continue;
+      for (uint32_t i = read_heads_[k].first; i != kNoItem; i = read_items_[i].next) read_items_[i].item->ResetOutputs();
+#endif
+    } else {
+      memcached_return_t ignored;
+      server = memcached_server_by_key(handle_, first->key.data(), first->key.size(), &ignored);
+    }
     memcached_return_t failure = server != nullptr ? ServerFailure(server) : MEMCACHED_SUCCESS;
     if (!memcached_failed(failure) && !sent) failure = rc;  // nothing was asked
 #ifdef LIBMEMCACHED_SYSTEM

@@ -88,6 +88,7 @@ class IoThread {
   struct ReadHead {
     uint32_t first;  // the first and last items asking for one key
     uint32_t last;
+    const void* from = nullptr;  // the server its value came from (bundled build)
   };
   std::vector<ReadItem> read_items_;  // a run of gets' items, in order
   std::vector<ReadHead> read_heads_;  // one per distinct key, in order
