@@ -203,6 +203,105 @@ async function eventLoopDelay(spec, blackholeSpec) {
   return { p50: histogram.percentile(50) / 1e6, p99: histogram.percentile(99) / 1e6, max: histogram.max / 1e6, hungErrors };
 }
 
+/** bench/fault-proxy.js in front of memcached `target`, controlled through its stdin. */
+async function startFaultProxy(target) {
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(__dirname, 'fault-proxy.js'), String(port), String(target.port)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines = require('node:readline').createInterface({ input: child.stdout });
+  const waiters = [];
+  lines.on('line', () => waiters.shift()?.());
+  const next = () => new Promise((resolve) => waiters.push(resolve));
+  await next(); // ready
+  return {
+    spec: `127.0.0.1:${port}`,
+    async mode(line) {
+      const done = next();
+      child.stdin.write(`${line}\n`);
+      await done;
+    },
+    stop: () => child.kill(),
+  };
+}
+
+function percentile(sorted, p) {
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/**
+ * Three servers, one behind bench/fault-proxy.js: 64 callers read keys of the two healthy servers
+ * while 8 read keys of the third, in windows that alternate between the proxy passing traffic
+ * through and the fault (`latency 200` or `hang`). Reports the healthy keys' throughput with the
+ * fault as a ratio to without it (medians over the windows) and their latency percentiles
+ * during the fault windows.
+ */
+async function faultIsolation(fault, rounds, windowMs) {
+  const { Client } = require(root);
+  const healthy = [await startMemcached(['-m', '64']), await startMemcached(['-m', '64'])];
+  const third = await startMemcached(['-m', '64']);
+  const proxy = await startFaultProxy(third);
+  const client = new Client([healthy[0].spec, healthy[1].spec, proxy.spec]);
+  const good = [];
+  const slow = [];
+  for (let i = 0; good.length < 500 || slow.length < 100; i++) {
+    const key = `fault:${i}`;
+    ((await client.hash(key)) === 2 ? slow : good).push(key);
+  }
+  for (const key of good) await client.set(key, VALUE);
+  const window = async (latencies) => {
+    let stop = false;
+    let done = 0;
+    const start = performance.now();
+    const load = Promise.all(
+      Array.from({ length: 64 }, async (_, w) => {
+        for (let i = w; !stop; i += 64) {
+          const t = performance.now();
+          await client.get(good[i % good.length]);
+          latencies?.push(performance.now() - t);
+          done++;
+        }
+      }),
+    );
+    const slowLoad = Promise.all(
+      Array.from({ length: 8 }, async (_, w) => {
+        for (let i = w; !stop; i += 8) {
+          await client.get(slow[i % slow.length]).catch(() => undefined);
+          await new Promise((r) => setTimeout(r, 1)); // a failed server's keys fail fast: no spin
+        }
+      }),
+    );
+    await new Promise((r) => setTimeout(r, windowMs));
+    stop = true;
+    const elapsed = (performance.now() - start) / 1000;
+    await Promise.all([load, slowLoad]);
+    return done / elapsed;
+  };
+  const without = [];
+  const withFault = [];
+  const latencies = [];
+  for (let round = 0; round < rounds; round++) {
+    await proxy.mode('pass');
+    await new Promise((r) => setTimeout(r, 1100)); // past the backoff of a server that hung
+    without.push(await window());
+    await proxy.mode(fault);
+    withFault.push(await window(latencies));
+  }
+  await proxy.mode('pass');
+  await client.close();
+  proxy.stop();
+  for (const server of [...healthy, third]) server.stop();
+  latencies.sort((a, b) => a - b);
+  return {
+    without: median(without),
+    with: median(withFault),
+    ratio: median(withFault) / median(without),
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    max: latencies[latencies.length - 1],
+  };
+}
+
 async function main() {
   const own = process.env.MEMCACHED_SERVERS ? undefined : await startMemcached(['-m', '256', '-c', '4096']);
   const spec = process.env.MEMCACHED_SERVERS ? process.env.MEMCACHED_SERVERS.split(',')[0] : `${own.host}:${own.port}`;
@@ -276,6 +375,23 @@ async function main() {
         `(hung-server operations, all rejected: ${Object.entries(d.hungErrors).map(([k, n]) => `${k} ${n}`).join(', ')})`,
     );
     rows.push({ eventLoopDelay: d });
+
+    // One slow or hung server among three must hold up only its own keys (each server has I/O
+    // threads of its own).
+    const rounds = Math.max(3, Math.min(ROUNDS, 5));
+    for (const [label, fault] of [
+      ['200 ms slower', 'latency 200'],
+      ['hung (accepts, never answers)', 'hang'],
+    ]) {
+      const f = await faultIsolation(fault, rounds, 1000);
+      console.log(
+        `One server of three ${label}, 64 gets in flight on the two healthy servers' keys and 8 on its own ` +
+          `(${rounds} alternating 1 s windows): healthy keys ${fmt(f.with)} ops/s with the fault vs ${fmt(f.without)} ` +
+          `without (${f.ratio.toFixed(2)}×); their latency with the fault p50 ${f.p50.toFixed(2)} ms, ` +
+          `p99 ${f.p99.toFixed(2)} ms, max ${f.max.toFixed(1)} ms`,
+      );
+      rows.push({ fault: label, ...f });
+    }
   }
   const json = option('json');
   if (json) fs.writeFileSync(json, JSON.stringify(rows, null, 2));

@@ -130,18 +130,22 @@ void IoThread::Run() {
       batch.swap(queue_);
     }
     Execute(batch);
-    // Complete allocates nothing once it has reserved its room, which is the only thing that
-    // can throw: under memory pressure it is tried again rather than let an exception end the
-    // thread (std::terminate) or the batch's promises never settle.
-    for (int attempt = 0;; attempt++) {
-      try {
-        engine_->Complete(batch);
-        break;
-      } catch (const std::exception&) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(attempt < 10 ? 1 : 100));
-      }
-    }
+    Complete(batch);
     if (closed_) return;
+  }
+}
+
+// Engine::Complete allocates nothing once it has reserved its room, which is the only thing
+// that can throw: under memory pressure it is tried again rather than let an exception end the
+// thread (std::terminate) or leave the operations' promises unsettled.
+void IoThread::Complete(std::vector<Operation*>& done) {
+  for (int attempt = 0;; attempt++) {
+    try {
+      engine_->Complete(done);
+      return;
+    } catch (const std::exception&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(attempt < 10 ? 1 : 100));
+    }
   }
 }
 
@@ -214,9 +218,17 @@ void IoThread::Execute(std::vector<Operation*>& batch) {
         if (j < n) {
           // More work follows: hand these results over now, so that JavaScript resolves them
           // (and issues its next requests) while this thread runs the rest.
-          early_.assign(ops + i, ops + j);
-          engine_->Complete(early_);
-          std::fill(ops + i, ops + j, nullptr);
+          // (Should copying the pointers fail to allocate, they simply complete with the batch.)
+          bool early = false;
+          try {
+            early_.assign(ops + i, ops + j);
+            early = true;
+          } catch (const std::exception&) {
+          }
+          if (early) {
+            Complete(early_);
+            std::fill(ops + i, ops + j, nullptr);
+          }
         }
       } else {
         while (j < n && IsPipelined(ops[j]->code)) j++;

@@ -39,6 +39,7 @@ class IoThread {
  private:
   void Run();
   void Execute(std::vector<Operation*>& batch);
+  void Complete(std::vector<Operation*>& done);
   template <typename Fn>
   void Contain(Operation** begin, Operation** end, Fn&& run);
   void DropConnections();

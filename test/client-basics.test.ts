@@ -1,5 +1,5 @@
 /** The first operations, end to end against a real memcached, in both protocols. */
-import { BadKeyProvided, Client, ClientClosedError } from '../lib';
+import { BadKeyProvided, Client, ClientClosedError, TooBig } from '../lib';
 import { MemcachedServer, startMemcached } from './harness/memcached';
 
 let server: MemcachedServer;
@@ -90,4 +90,35 @@ test('close waits for in-flight work, then later calls reject', async () => {
   await client.close();
   expect(await Promise.all(inFlight)).toEqual(Array(200).fill(true));
   await expect(client.get('close:1')).rejects.toBeInstanceOf(ClientClosedError);
+});
+
+describe.each([false, true])('maxValueSize, binary=%s', (binary) => {
+  // A server's reply that announces a larger value than maxValueSize is refused before anything
+  // is allocated for it: the read rejects with TooBig, naming the limit, and the client goes on.
+  test('a value above the limit rejects with TooBig; the connection recovers; a larger limit reads it', async () => {
+    const writer = new Client([server.spec], { binary });
+    const limited = new Client([server.spec], { binary, maxValueSize: 1000 });
+    try {
+      const tag = `limit:${binary}`;
+      expect(await writer.set(`${tag}:big`, 'x'.repeat(1001))).toBe(true);
+      expect(await writer.set(`${tag}:small`, 'y'.repeat(1000))).toBe(true);
+      const refused = await limited.get(`${tag}:big`).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(refused).toBeInstanceOf(TooBig);
+      expect((refused as Error).message).toMatch(/1001 bytes is larger than the limit of 1000 bytes/);
+      const multi = await limited.getMulti([`${tag}:big`, `${tag}:small`]).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(multi).toBeInstanceOf(TooBig);
+      // The value at the limit reads, on the same client, after the refusals.
+      expect(await limited.get(`${tag}:small`)).toBe('y'.repeat(1000));
+      expect(await writer.get(`${tag}:big`)).toBe('x'.repeat(1001));
+    } finally {
+      await writer.close();
+      await limited.close();
+    }
+  });
 });

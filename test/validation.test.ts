@@ -148,6 +148,13 @@ describe('numbers', () => {
       expect(() => new Client(['127.0.0.1'], { connections })).toThrow(RangeError);
     }
   });
+
+  test('maxValueSize must be an integer from 1 to 2^32 - 1 bytes', () => {
+    for (const maxValueSize of [0, -1, 1.5, 2 ** 32, NaN]) {
+      expect(() => new Client(['127.0.0.1'], { maxValueSize })).toThrow(RangeError);
+    }
+    expect(() => new Client(['127.0.0.1'], { maxValueSize: '1000' as unknown as number })).toThrow(TypeError);
+  });
 });
 
 describe('values', () => {
