@@ -219,12 +219,6 @@ const BEHAVIOR_IDS = Buffer.from(
   new Uint32Array(BEHAVIOR_NAMES.map((name) => BEHAVIORS[name].id).filter((id): id is number => id !== undefined)).buffer,
 );
 
-/**
- * Servers share I/O threads beyond this many (src/engine.h kMaxServerGroups): every thread's
- * handle lists every server, each costing it some 8 KiB.
- */
-const MAX_SERVER_GROUPS = 32;
-
 /** What #decode returns when the deserializer throws CacheMiss. */
 const MISS = Symbol('miss');
 
@@ -332,9 +326,10 @@ export class Client {
     };
     this.servers = Object.freeze(parsed.map(formatServer));
     this.#udp = parsed.some((server) => server.transport === 'udp');
-    this.#ioThreads = Math.min(parsed.length, MAX_SERVER_GROUPS) * connections;
+
     this.#onCompleteCallback = (meta, slab, extras, records) => this.#onComplete(meta, slab, extras, records);
     this.#native = new native.Client(config, this.#onCompleteCallback);
+    this.#ioThreads = this.#native.ioThreads();
     this.#submission = new Submission(this.#native);
   }
 

@@ -99,6 +99,8 @@ export interface NativeClient {
   dispose(): void;
   /** Applies (memcached_behavior_t, value) word pairs to the master handle; throws (with .rc) on refusal. */
   setBehaviors(pairs: Uint32Array): void;
+  /** How many native I/O threads serve this client (per server, up to a number of servers). */
+  ioThreads(): number;
 }
 
 export interface NativeModule {

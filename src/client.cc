@@ -106,6 +106,7 @@ Napi::Function Client::Define(Napi::Env env) {
                                        InstanceMethod<&Client::Hash>("hash"),
                                        InstanceMethod<&Client::Dispose>("dispose"),
                                        InstanceMethod<&Client::SetBehaviors>("setBehaviors"),
+                                       InstanceMethod<&Client::IoThreads>("ioThreads"),
                                    });
   // submit is the one method JavaScript calls all the time, including while a worker is being
   // terminated; node-addon-api's instance-method wrapper then fails to unwrap `this` and aborts
@@ -321,6 +322,11 @@ Napi::Value Client::SetBehaviors(const Napi::CallbackInfo& info) {
     }
   }
   return env.Undefined();
+}
+
+// ioThreads(): how many native I/O threads serve this client.
+Napi::Value Client::IoThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(engine_->threads()));
 }
 
 // dispose(): after Close completed, joins the (exited) threads and drops the channel.

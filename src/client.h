@@ -30,6 +30,7 @@ class Client : public Napi::ObjectWrap<Client> {
   napi_value Submit(napi_env env, napi_value* argv);
   Napi::Value Hash(const Napi::CallbackInfo& info);
   Napi::Value SetBehaviors(const Napi::CallbackInfo& info);
+  Napi::Value IoThreads(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 
   void Deliver(napi_env env);

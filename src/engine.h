@@ -45,6 +45,9 @@ class Engine {
   // Only for pure computations on the JS thread (hashing): the master never does I/O.
   memcached_st* master() { return master_; }
 
+  // How many I/O threads serve the client (its servers' groups times `connections`).
+  size_t threads() const { return groups_ * static_cast<size_t>(connections_); }
+
  private:
   // The thread for `key`: one of its server's, chosen by the key among that server's threads.
   size_t ThreadOf(const std::string& key);

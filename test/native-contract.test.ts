@@ -43,3 +43,14 @@ test('header and completion constants agree with src/client.cc', () => {
   const cppWords = [...(/enum HeaderWord \{([^}]*)\}/.exec(cc)?.[1] ?? '').matchAll(/k(\w+) = (\d+)/g)].filter((m) => m[1] !== 'HeaderWords');
   expect(tsWords.map((m) => [m[1], Number(m[2])])).toEqual(cppWords.map((m) => [m[1], Number(m[2])]));
 });
+
+test('the reply-check command kinds in src/libmemcached_private.h are those of deps/patches/0002', () => {
+  // memcached_response_check() takes the kind of command as an int; the patch defines them in
+  // libmemcached's response.h, which is not installed, so the addon restates the ones it uses.
+  const patch = src('deps/patches/0002-strict-reply-parsing.patch');
+  const kinds = Object.fromEntries([...patch.matchAll(/^\+\s+MEMCACHED_COMMAND_(\w+) = (\d+),/gm)].map((m) => [m[1], Number(m[2])]));
+  const header = src('src/libmemcached_private.h');
+  const used = Object.fromEntries([...header.matchAll(/kReplyTo(\w+) = (\d+)/g)].map((m) => [m[1].toUpperCase(), Number(m[2])]));
+  expect(Object.keys(used).length).toBeGreaterThanOrEqual(3);
+  for (const [name, value] of Object.entries(used)) expect([name, kinds[name]]).toEqual([name, value]);
+});
