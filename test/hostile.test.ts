@@ -275,6 +275,23 @@ function statsVersion(version: string): string {
   return version.slice(0, 23);
 }
 
+/** getStats resolving with the fake server's stat `name` read so that `ok` holds (rejecting is truthful too). */
+function statReads(name: string, ok: (value: string | undefined) => boolean): Op[] {
+  return [
+    {
+      ...STATS,
+      expect: {
+        kind: 'check',
+        fn: (record) => {
+          if (record.status !== 'resolved') return undefined;
+          const value = (record.value as Array<[string, Record<string, string>]>)[0]?.[1]?.[name];
+          return ok(value) ? undefined : `getStats: the fake's ${name} read as ${show(value)}`;
+        },
+      },
+    },
+  ];
+}
+
 const ANOTHER_KEYS_VALUE: Op[] = [
   { op: 'parallel', ops: [op('get', ['f0']), op('get', ['f1'])].map((o) => ({ ...o, expect: truthOrReject(o) })) },
   { ...op('getMulti', ['f2', 'f3', 'r0']), expect: truthOrReject(op('getMulti', ['f2', 'f3', 'r0'])) },
@@ -528,33 +545,9 @@ function textCases(): HostileCase[] {
   const statsWith = (...extra: string[]): Script =>
     on(['stats'], () => write(lines('STAT pid 4242', 'STAT uptime 10', ...extra, 'STAT threads 4', 'END')));
   const longVersion = `1.6.21-${'v'.repeat(93)}`;
-  add('stats: version of 100 bytes', statsWith(`STAT version ${longVersion}`), [
-    {
-      ...STATS,
-      expect: {
-        kind: 'check',
-        fn: (record) => {
-          if (record.status !== 'resolved') return undefined; // rejecting an over-long version is truthful too
-          const version = (record.value as Array<[string, Record<string, string>]>)[0]?.[1]?.version;
-          return version === statsVersion(longVersion) ? undefined : `getStats: the fake's 100-byte version read as ${show(version)}`;
-        },
-      },
-    },
-  ]);
+  add('stats: version of 100 bytes', statsWith(`STAT version ${longVersion}`), statReads('version', (v) => v === statsVersion(longVersion)));
   for (const name of ['rusage_user', 'rusage_system']) {
-    add(`stats: ${name} without a fraction`, statsWith(`STAT ${name} 1`), [
-      {
-        ...STATS,
-        expect: {
-          kind: 'check',
-          fn: (record) => {
-            if (record.status !== 'resolved') return undefined;
-            const v = (record.value as Array<[string, Record<string, string>]>)[0]?.[1]?.[name];
-            return v !== undefined && Number(v) === 1 ? undefined : `getStats: ${name} "1" read as ${show(v)}`;
-          },
-        },
-      },
-    ]);
+    add(`stats: ${name} without a fraction`, statsWith(`STAT ${name} 1`), statReads(name, (v) => v !== undefined && Number(v) === 1));
   }
   add('stats: rusage_user without digits after the point', statsWith('STAT rusage_user 1.'), [{ ...STATS, expect: ANY }]);
   add('stats: STAT line without a value', statsWith('STAT pid'), [{ ...STATS, expect: ANY }]);
@@ -781,32 +774,8 @@ function binaryCases(): HostileCase[] {
   add('STAT with keylen 0xffff', statsReply((p) => statPacket(p, 'uptime', '10', { keylen: 0xffff })), [{ ...STATS, expect: ANY }]);
   add('STAT with a 4096-byte key', statsReply((p) => statPacket(p, 'k'.repeat(4096), '10')), [{ ...STATS, expect: ANY }]);
   const longVersion = `1.6.21-${'v'.repeat(93)}`;
-  add('STAT version of 100 bytes', statsReply((p) => statPacket(p, 'version', longVersion)), [
-    {
-      ...STATS,
-      expect: {
-        kind: 'check',
-        fn: (record) => {
-          if (record.status !== 'resolved') return undefined;
-          const version = (record.value as Array<[string, Record<string, string>]>)[0]?.[1]?.version;
-          return version === statsVersion(longVersion) ? undefined : `getStats: the fake's 100-byte version read as ${show(version)}`;
-        },
-      },
-    },
-  ]);
-  add('STAT rusage_user without a fraction', statsReply((p) => statPacket(p, 'rusage_user', '1')), [
-    {
-      ...STATS,
-      expect: {
-        kind: 'check',
-        fn: (record) => {
-          if (record.status !== 'resolved') return undefined;
-          const v = (record.value as Array<[string, Record<string, string>]>)[0]?.[1]?.rusage_user;
-          return v !== undefined && Number(v) === 1 ? undefined : `getStats: rusage_user "1" read as ${show(v)}`;
-        },
-      },
-    },
-  ]);
+  add('STAT version of 100 bytes', statsReply((p) => statPacket(p, 'version', longVersion)), statReads('version', (v) => v === statsVersion(longVersion)));
+  add('STAT rusage_user without a fraction', statsReply((p) => statPacket(p, 'rusage_user', '1')), statReads('rusage_user', (v) => v !== undefined && Number(v) === 1));
   add('STAT with a 10 kB value', statsReply((p) => statPacket(p, 'version', 'v'.repeat(10_000))), [{ ...STATS, expect: ANY }]);
   add('STAT with 4 bytes of extras', statsReply((p) => reply(p, { extras: Buffer.alloc(4, 1), key: 'uptime', value: '10' })), [{ ...STATS, expect: ANY }]);
   add('STATs without the terminator, then silence', on(['stats'], (r) => writeThenSilence(statPacket(r.parts[0], 'pid', '4242'))), hostile([STATS]));
