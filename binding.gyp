@@ -5,6 +5,7 @@
     'sources': [
       'src/addon.cc',
       'src/client.cc',
+      'src/completions.cc',
       'src/config.cc',
       'src/engine.cc',
       'src/io_thread.cc',

@@ -9,11 +9,11 @@
 import { types } from 'node:util';
 import { BEHAVIORS, BEHAVIOR_NAMES, Behaviors, DISTRIBUTIONS, HASHERS, resolveBehaviors } from './behaviors';
 import { withFailover } from './failover';
-import { CacheMiss, ClientClosedError, DeserializationError, MemcachedError, NotFound, NotSupportedError, errorFromReturnCode } from './errors';
+import { CacheMiss, ClientClosedError, DeserializationError, Failure, MemcachedError, NotFound, NotSupportedError, errorFromReturnCode } from './errors';
 import { Key, checkKey, isKey } from './keys';
 import { META_WORDS, MULTI_RECORD, NO_VALUE, NativeClient, NativeConfig, OnComplete, OpCode, VALUE_IN_EXTRAS, native } from './native';
 import { ServerList, formatServer, parseServers } from './servers';
-import { Submission } from './submission';
+import { INLINE_VALUE_MAX, Submission } from './submission';
 import { checkCasToken, checkCompressLevel, checkDelta, checkMaxValueSize, checkMinCompressLen, checkNamespace, checkTime } from './validate';
 import { CompressOptions, Encoded, FLAG_TEXT, FLAG_ZLIB, compress, decodeValue, encodeValue, inflate, ownBytes } from './values';
 
@@ -149,6 +149,8 @@ interface Pending {
   /** Multi-key operations: called for each item, in key order, before `done`. */
   item?: (index: number, rc: number, value: ValueRead | undefined, flags: number) => void;
   done: Done;
+  /** Settles the operation with `error` when it never reaches a server (see #refused). */
+  reject: (error: unknown) => void;
 }
 
 type StoreCode = OpCode.Set | OpCode.Add | OpCode.Replace | OpCode.Append | OpCode.Prepend;
@@ -200,6 +202,8 @@ function settle<T>(
 interface Gated {
   ready: boolean;
   submit: () => void;
+  /** Settles the operation instead, when `submit` throws. */
+  fail: (error: unknown) => void;
 }
 
 /** An operation's values, encoded; a Promise while a large one is compressed off-thread. */
@@ -218,6 +222,45 @@ const UDP_OPERATIONS = new Set([OpCode.Set, OpCode.Delete, OpCode.Close, OpCode.
 const BEHAVIOR_IDS = Buffer.from(
   new Uint32Array(BEHAVIOR_NAMES.map((name) => BEHAVIORS[name].id).filter((id): id is number => id !== undefined)).buffer,
 );
+
+/**
+ * The most keys one multi-key call takes: beyond it (a sparse array of length 2^32 - 1, an
+ * endless iterator) reading the keys would take the event loop down with it.
+ */
+export const MAX_MULTI_KEYS = 1 << 24;
+
+/**
+ * The keys of a multi-key call, copied into a dense array before anything is queued. An array
+ * is read index by index (a hole reads as undefined, which checkKey refuses, where Array#map
+ * would skip it and leave the call one key short); any other iterable is iterated, up to
+ * MAX_MULTI_KEYS. A getter, Proxy trap or iterator that throws rejects the call with its error.
+ */
+function readKeys(keys: unknown, operation: string): Key[] {
+  const tooMany = () => new RangeError(`${operation}: more than ${MAX_MULTI_KEYS} keys in one call`);
+  if (Array.isArray(keys)) {
+    const length = keys.length;
+    if (length > MAX_MULTI_KEYS) throw tooMany();
+    const list = new Array<Key>(length);
+    for (let i = 0; i < length; i++) list[i] = keys[i] as Key;
+    return list;
+  }
+  if (keys === null || typeof keys !== 'object' || typeof (keys as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+    throw new TypeError(`${operation}: keys must be an iterable of keys (an array, a Set, ...)`);
+  }
+  const list: Key[] = [];
+  for (const key of keys as Iterable<Key>) {
+    if (list.length === MAX_MULTI_KEYS) throw tooMany();
+    list.push(key);
+  }
+  return list;
+}
+
+/** `keyPrefix` of a multi-key call's options, read inside the call (a getter may throw). */
+function readPrefix(options: unknown, operation: string): Key | undefined {
+  if (options === undefined || options === null) return undefined;
+  if (typeof options !== 'object') throw new TypeError(`${operation}: options must be an object`);
+  return (options as MultiOptions).keyPrefix;
+}
 
 /** What #decode returns when the deserializer throws CacheMiss. */
 const MISS = Symbol('miss');
@@ -269,8 +312,11 @@ export class Client {
   // How many native I/O threads serve this client (see the connections option).
   #ioThreads: number;
 
-  constructor(servers: ServerList, options: ClientOptions = {}) {
-    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  constructor(servers: ServerList, given: ClientOptions = {}) {
+    if (given === null || typeof given !== 'object' || Array.isArray(given)) throw new TypeError('options must be an object');
+    // Read once: a getter (or Proxy) answering differently on each read cannot pass the checks
+    // with one value and configure the client with another.
+    const options: ClientOptions = { ...given };
     const parsed = parseServers(servers);
     const sasl = options.username !== undefined || options.password !== undefined;
     if (sasl) {
@@ -280,8 +326,10 @@ export class Client {
       // SASL exists only in the binary protocol; pylibmc makes you say binary=True, here it follows.
       if (options.binary === false) throw new RangeError('SASL (username/password) needs the binary protocol; leave binary unset or true');
     }
+    if (options.binary !== undefined && typeof options.binary !== 'boolean') throw new TypeError('binary must be a boolean');
     this.binary = options.binary === true || sasl;
     const connections = options.connections ?? 1;
+    if (typeof connections !== 'number') throw new TypeError(`connections must be a number, got ${typeof connections}`);
     if (!Number.isInteger(connections) || connections < 1 || connections > 64) {
       throw new RangeError(`connections must be an integer from 1 to 64, got ${String(connections)}`);
     }
@@ -328,9 +376,17 @@ export class Client {
     this.#udp = parsed.some((server) => server.transport === 'udp');
 
     this.#onCompleteCallback = (meta, slab, extras, records) => this.#onComplete(meta, slab, extras, records);
-    this.#native = new native.Client(config, this.#onCompleteCallback);
+    try {
+      this.#native = new native.Client(config, this.#onCompleteCallback);
+    } catch (error) {
+      // libmemcached refusing a server or a behavior: its return code's error class, never a
+      // plain Error.
+      const rc = (error as { rc?: unknown }).rc;
+      if (typeof rc !== 'number') throw error;
+      throw errorFromReturnCode(rc, 'Client', undefined, (error as Error).message, undefined);
+    }
     this.#ioThreads = this.#native.ioThreads();
-    this.#submission = new Submission(this.#native);
+    this.#submission = new Submission(this.#native, (ids, error) => this.#refused(ids, error));
   }
 
   // Serialization -----------------------------------------------------------------------------
@@ -393,7 +449,7 @@ export class Client {
       if (error instanceof MemcachedError) error.partial = results;
       return error;
     };
-    return this.#multi('getMulti', OpCode.Get, keys, options?.keyPrefix, undefined, (list) => (index, _rc, value, flags) => {
+    return this.#multi('getMulti', OpCode.Get, keys, options, undefined, (list) => (index, _rc, value, flags) => {
       if (value === undefined) return;
       const name = keyText(list[index]);
       try {
@@ -508,7 +564,7 @@ export class Client {
     let missing = 0;
     return this.#guard('incrMulti', () => {
       const delta = checkDelta(options?.delta, 'incrMulti');
-      return this.#multi('incrMulti', OpCode.Incr, keys, options?.keyPrefix, undefined, () => (_index, rc) => {
+      return this.#multi('incrMulti', OpCode.Incr, keys, options, undefined, () => (_index, rc) => {
         if (rc === RC.NOTFOUND) missing++;
       }, delta);
     }).then(() => {
@@ -526,7 +582,7 @@ export class Client {
   /** Deletes every key; true only when every one of them was deleted. */
   deleteMulti(keys: Iterable<Key>, options: MultiOptions = {}): Promise<boolean> {
     let all = true;
-    return this.#multi('deleteMulti', OpCode.Delete, keys, options?.keyPrefix, undefined, () => (_index, rc) => {
+    return this.#multi('deleteMulti', OpCode.Delete, keys, options, undefined, () => (_index, rc) => {
       if (rc !== RC.SUCCESS) all = false;
     }).then(() => all);
   }
@@ -534,7 +590,7 @@ export class Client {
   /** Sets a new expiration on `key`; false when it had no value. */
   touch(key: Key, time: number): Promise<boolean> {
     return this.#guard('touch', () => {
-      const exptime = checkTime(time, 'touch');
+      const exptime = checkTime(time, 'touch', this.binary);
       return this.#single('touch', OpCode.Touch, key, undefined, exptime, 0, false, (rc) => rc === RC.SUCCESS);
     });
   }
@@ -542,7 +598,7 @@ export class Client {
 
   /** Invalidates every item on every server (after `time` seconds, if given). */
   flushAll(time?: number): Promise<boolean> {
-    return this.#serverOp('flushAll', OpCode.FlushAll, () => checkTime(time, 'flushAll'), undefined, () => true);
+    return this.#serverOp('flushAll', OpCode.FlushAll, () => checkTime(time, 'flushAll', this.binary), undefined, () => true);
   }
 
   /**
@@ -648,22 +704,22 @@ export class Client {
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
     this.#closing = new Promise<void>((resolve) => {
-      const id = this.#track({
-        code: OpCode.Close,
-        wantCas: false,
-        done: () => {
-          this.#native.dispose();
-          resolve();
-        },
-      });
+      // Closing cannot fail: should the addon refuse the close itself, it is disposed of all the
+      // same (which joins its threads).
+      const finish = () => {
+        this.#native.dispose();
+        resolve();
+      };
+      const id = this.#track({ code: OpCode.Close, wantCas: false, done: finish, reject: finish });
       // After anything still waiting for its value's compression: close waits for it too.
       this.#whenReady(
         undefined,
         () => {
+          this.#submission.begin();
           this.#submission.push(OpCode.Close, id);
           this.#submission.flush();
         },
-        () => undefined,
+        finish,
       );
     });
     return this.#closing;
@@ -682,6 +738,32 @@ export class Client {
     return id;
   }
 
+  /** Forgets an operation that never reached the addon. */
+  #untrack(id: number): void {
+    this.#pending[id] = undefined;
+    this.#freeIds.push(id);
+  }
+
+  /**
+   * The addon refused a whole batch (it threw in submit: released under us, or a malformed
+   * batch, which the submission's rollback should make impossible): none of its operations will
+   * complete, so each is settled here instead of being left pending.
+   */
+  #refused(ids: number[], error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    for (const id of ids) {
+      const pending = this.#pending[id];
+      if (pending === undefined) continue;
+      this.#untrack(id);
+      const failure = new Failure(`the native client refused the request: ${message}`);
+      try {
+        pending.reject(failure);
+      } catch {
+        // (a close whose disposal failed: nothing else to settle)
+      }
+    }
+  }
+
   /**
    * Runs `submit` now, or after the operations issued before it that still wait for a value to
    * be compressed. `encoded` is what `submit` needs; a Promise gates everything issued later
@@ -690,10 +772,10 @@ export class Client {
   #whenReady<T>(encoded: Prepared<T>, submit: (value: T) => void, failed: (error: unknown) => void): void {
     if (!isPromise(encoded)) {
       if (this.#gate.length === 0) submit(encoded);
-      else this.#gate.push({ ready: true, submit: () => submit(encoded) });
+      else this.#gate.push({ ready: true, submit: () => submit(encoded), fail: failed });
       return;
     }
-    const entry: Gated = { ready: false, submit: () => undefined };
+    const entry: Gated = { ready: false, submit: () => undefined, fail: failed };
     this.#gate.push(entry);
     encoded.then(
       (value) => {
@@ -704,8 +786,23 @@ export class Client {
       },
     ).then(() => {
       entry.ready = true;
-      while (this.#gate.length > 0 && this.#gate[0].ready) (this.#gate.shift() as Gated).submit();
+      this.#drainGate();
     });
+  }
+
+  /**
+   * Submits the operations at the head of the gate that are ready, in order. One whose submit
+   * throws is settled with the error; the others go on.
+   */
+  #drainGate(): void {
+    while (this.#gate.length > 0 && this.#gate[0].ready) {
+      const entry = this.#gate.shift() as Gated;
+      try {
+        entry.submit();
+      } catch (error) {
+        entry.fail(error);
+      }
+    }
   }
 
   #push(
@@ -718,10 +815,19 @@ export class Client {
     number: bigint | number,
     wantCas: boolean,
     done: Done,
+    reject: (error: unknown) => void,
   ): void {
-    const id = this.#track({ code, wantCas, done });
-    const h = this.#submission.push(code, id, number, wantCas);
-    this.#submission.item(h, undefined, key, keyBytes, value, flags, exptime);
+    const id = this.#track({ code, wantCas, done, reject });
+    const submission = this.#submission;
+    submission.begin();
+    try {
+      const h = submission.push(code, id, number, wantCas);
+      submission.item(h, undefined, key, keyBytes, value, flags, exptime);
+    } catch (error) {
+      submission.rollback();
+      this.#untrack(id);
+      throw error;
+    }
   }
 
   /** Over UDP, only set and delete (and their multi forms) make sense; the rest is refused here. */
@@ -743,9 +849,18 @@ export class Client {
     }
   }
 
-  /** The serialized (and maybe compressed) form of `value`; compression skipped without options. */
+  /**
+   * The serialized (and maybe compressed) form of `value`; compression skipped without options.
+   *
+   * The call captures the value: bytes the caller still holds (a Buffer or Uint8Array value, or
+   * what a custom serializer returned) are copied here, unless they are copied into the request
+   * within this very call anyway (small enough to travel inline, nothing queued ahead of them,
+   * no compression that would read them later on the thread pool). So filling a Buffer after
+   * `set(key, buffer)` never changes what is stored, whatever its size.
+   */
   #encode(operation: string, value: unknown, options: CompressOptions | undefined): Prepared<Encoded> {
     let encoded: Encoded;
+    let borrowed: boolean;
     if (this.#customSerialize) {
       const out: unknown = this.serialize(value);
       if (
@@ -760,8 +875,18 @@ export class Client {
       }
       const bytes = out[0] as Uint8Array;
       encoded = { bytes: Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), flags: out[1] as number };
+      borrowed = true;
     } else {
       encoded = encodeValue(value, operation);
+      borrowed = typeof encoded.bytes !== 'string' && types.isUint8Array(value);
+    }
+    if (
+      borrowed &&
+      ((encoded.bytes as Buffer).length >= INLINE_VALUE_MAX ||
+        this.#gate.length > 0 ||
+        (options !== undefined && options.minCompressLen !== 0 && options.compressLevel !== 0))
+    ) {
+      encoded = { bytes: Buffer.from(encoded.bytes as Buffer), flags: encoded.flags };
     }
     return options === undefined ? encoded : compress(encoded, options);
   }
@@ -825,26 +950,28 @@ export class Client {
       const done = settle(operation, key, interpret, resolve, reject);
       // The common case, without the closure #whenReady needs: nothing waits for compression.
       if (!isPromise(encoded) && this.#gate.length === 0) {
-        this.#push(code, key, keyBytes, encoded?.bytes, encoded?.flags ?? 0, exptime, number, wantCas, done);
+        this.#push(code, key, keyBytes, encoded?.bytes, encoded?.flags ?? 0, exptime, number, wantCas, done, reject);
         return;
       }
       this.#whenReady(
         encoded,
-        (e) => this.#push(code, key, keyBytes, e?.bytes, e?.flags ?? 0, exptime, number, wantCas, done),
+        (e) => this.#push(code, key, keyBytes, e?.bytes, e?.flags ?? 0, exptime, number, wantCas, done, reject),
         reject,
       );
     });
   }
 
   /**
-   * One multi-key operation: every key is validated before anything is queued; `onItem` sees
-   * each key's outcome; the call rejects with the first failure that is not a soft answer.
+   * One multi-key operation. Every key (and the prefix, from `options`) is read and validated,
+   * and every value encoded, before anything is queued: a hole in the array, a throwing getter
+   * or iterator, or a bad key rejects this call alone. `onItem` sees each key's outcome; the call
+   * rejects with the first failure that is not a soft answer.
    */
   #multi(
     operation: string,
     code: OpCode,
-    keys: Iterable<Key>,
-    prefix: Key | undefined,
+    keys: unknown,
+    options: unknown,
     values: ((index: number) => Prepared<Encoded>) | undefined,
     onItem: (list: Key[]) => NonNullable<Pending['item']>,
     number: bigint | number = 0,
@@ -853,12 +980,11 @@ export class Client {
     return new Promise<void>((resolve, reject) => {
       if (this.#closing) throw new ClientClosedError(operation);
       this.#checkUdp(operation, code);
-      if (keys === null || typeof keys !== 'object' || typeof (keys as Iterable<Key>)[Symbol.iterator] !== 'function') {
-        throw new TypeError(`${operation}: keys must be an iterable of keys (an array, a Set, ...)`);
-      }
-      const list = Array.isArray(keys) ? (keys as Key[]) : [...keys];
-      const extra = this.#checkPrefix(prefix, operation);
-      const lengths = list.map((key) => checkKey(key, operation, extra + this.#namespace.length, this.binary) + extra);
+      const list = readKeys(keys, operation);
+      const prefix = readPrefix(options, operation);
+      const extra = this.#checkPrefix(prefix as unknown as Key | undefined, operation);
+      const lengths = new Array<number>(list.length);
+      for (let i = 0; i < list.length; i++) lengths[i] = checkKey(list[i], operation, extra + this.#namespace.length, this.binary) + extra;
       const prepared = values ? list.map((_key, i) => values(i)) : [];
       if (list.length === 0) {
         resolve();
@@ -866,11 +992,19 @@ export class Client {
       }
       const submit = (encoded: Encoded[]) => {
         const done = settle(operation, undefined, () => undefined, resolve, reject);
-        const id = this.#track({ code, wantCas: false, item: onItem(list), done });
-        this.#submission.pushMulti(code, id, list.length, number);
-        for (let i = 0; i < list.length; i++) {
-          const e = encoded[i];
-          this.#submission.item(undefined, prefix, list[i], lengths[i], e?.bytes, e?.flags, exptime);
+        const id = this.#track({ code, wantCas: false, item: onItem(list), done, reject });
+        const submission = this.#submission;
+        submission.begin();
+        try {
+          submission.pushMulti(code, id, list.length, number);
+          for (let i = 0; i < list.length; i++) {
+            const e = encoded[i];
+            submission.item(undefined, prefix, list[i], lengths[i], e?.bytes, e?.flags, exptime);
+          }
+        } catch (error) {
+          submission.rollback();
+          this.#untrack(id);
+          throw error;
         }
       };
       const anyAsync = prepared.some(isPromise);
@@ -891,7 +1025,7 @@ export class Client {
     const opts: StoreOptions = typeof options === 'number' ? { time: options } : (options ?? {});
     if (opts === null || typeof opts !== 'object') throw new TypeError(`${operation}: options must be an object or a number`);
     return {
-      exptime: checkTime(opts.time, operation),
+      exptime: checkTime(opts.time, operation, this.binary),
       compress: {
         minCompressLen:
           opts.minCompressLen === undefined ? this.#compress.minCompressLen : checkMinCompressLen(opts.minCompressLen, operation),
@@ -929,7 +1063,7 @@ export class Client {
         operation,
         code,
         entries.map(([key]) => key),
-        options?.keyPrefix,
+        options,
         (i) => this.#encode(operation, entries[i][1], compressOptions),
         (list) => (index, rc) => {
           if (!stored(rc)) failed.push(list[index]);
@@ -962,7 +1096,7 @@ export class Client {
       this.#checkUdp(operation, code);
       const time = exptime();
       const done = settle(operation, undefined, interpret, resolve, reject);
-      this.#whenReady(undefined, () => this.#push(code, '', 0, arg, 0, time, 0, false, done), reject);
+      this.#whenReady(undefined, () => this.#push(code, '', 0, arg, 0, time, 0, false, done, reject), reject);
     });
   }
 
@@ -995,12 +1129,20 @@ export class Client {
       let value: ValueRead | undefined;
       let flags = 0;
       let result: unknown;
+      // The records and extras are read in full whatever a callback does: one that throws (it
+      // should not) rejects its own operation, and every later one in this delivery still gets
+      // its own answer, read from the right place.
+      let thrown: { error: unknown } | undefined;
       if (meta[i + 3] === MULTI_RECORD) {
         const count = meta[i + 2];
         for (let k = 0; k < count; k++) {
           i += META_WORDS;
           const itemValue = take(meta[i + 2], meta[i + 1]);
-          pending.item!(k, meta[i], itemValue, meta[i + 1]);
+          try {
+            pending.item!(k, meta[i], itemValue, meta[i + 1]);
+          } catch (error) {
+            thrown ??= { error };
+          }
         }
       } else {
         // Extras come in the order src/client.cc Deliver writes them.
@@ -1016,7 +1158,13 @@ export class Client {
         error = extras[x++] as string;
         server = extras[x++] as string | undefined;
       }
-      pending.done(rc, value, flags, result, error, server);
+      try {
+        if (thrown === undefined) pending.done(rc, value, flags, result, error, server);
+        else pending.reject(thrown.error);
+      } catch {
+        // Nothing settles by throwing (settle catches what interpret throws): this only keeps
+        // the loop going, so that no later operation of the delivery is lost.
+      }
     }
     return !slabShared;
   }

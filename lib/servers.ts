@@ -12,6 +12,8 @@ import type { NativeServer } from './native';
 export type ServerList = string | readonly string[];
 
 export const DEFAULT_PORT = 11211;
+/** The longest host name DNS allows. */
+export const MAX_HOST_LENGTH = 253;
 
 function parseInteger(text: string, what: string, spec: string, min: number, max: number): number {
   if (!/^\d+$/.test(text)) throw new TypeError(`invalid ${what} in server spec ${JSON.stringify(spec)}`);
@@ -39,6 +41,7 @@ export function parseServer(spec: string): NativeServer {
 
   if (transport === 'unix') {
     if (!rest.startsWith('/')) throw new TypeError(`a UNIX socket path must be absolute: ${JSON.stringify(spec)}`);
+    if (rest.includes('\0')) throw new TypeError(`a UNIX socket path cannot contain a NUL byte: ${JSON.stringify(spec)}`);
     // sun_path holds 108 bytes including the terminating NUL.
     if (Buffer.byteLength(rest) > 107) throw new RangeError(`UNIX socket path too long: ${JSON.stringify(spec)}`);
     return { transport, host: rest, port: 0, weight: 1 };
@@ -59,6 +62,10 @@ export function parseServer(spec: string): NativeServer {
     tail = colon < 0 ? '' : rest.slice(colon + 1);
   }
   if (host === '') throw new TypeError(`missing host in server spec ${JSON.stringify(spec)}`);
+  // A DNS name is at most 253 bytes; libmemcached refuses (with a plain error) any over 1,024,
+  // and a control byte or a space would be cut or resolved as something else.
+  if (Buffer.byteLength(host) > MAX_HOST_LENGTH) throw new RangeError(`host name over ${MAX_HOST_LENGTH} bytes in server spec ${JSON.stringify(spec.slice(0, 80))}…`);
+  if (/[\s\x00-\x1f\x7f]/.test(host)) throw new TypeError(`invalid character in the host of server spec ${JSON.stringify(spec)}`);
 
   let port = DEFAULT_PORT;
   let weight = 1;

@@ -9,29 +9,71 @@
 import { HEADER_WORDS, Header, IN_OBJECTS, MULTI, NativeClient, OpCode, WANT_CAS } from './native';
 
 /** Values larger than this travel as their own object: one copy instead of two. */
-const INLINE_VALUE_MAX = 16 * 1024;
+export const INLINE_VALUE_MAX = 16 * 1024;
 const INITIAL_HEADERS = 256;
 const INITIAL_BYTES = 64 * 1024;
+/**
+ * Offsets into the byte buffer are 32-bit words: past this many bytes queued in one turn, values
+ * travel as objects and what is queued is handed over before more keys are written, so that no
+ * offset can wrap (the addon's bounds check would not catch a wrapped one).
+ */
+const INLINE_BYTES_MAX = 64 * 1024 * 1024;
+const FLUSH_BYTES = 256 * 1024 * 1024;
+/** After a batch larger than this, the buffers go back to their initial size (as the addon's do). */
+const KEPT_BYTES_MAX = 1024 * 1024;
+const KEPT_HEADERS_MAX = 16 * 1024;
 
 export type Bytes = string | Buffer;
 
+/** Called with the ids of a batch the addon refused (it threw), so that each can be settled. */
+export type Refused = (ids: number[], error: unknown) => void;
+
 export class Submission {
   #native: NativeClient;
+  #refused: Refused;
   #headers = new Uint32Array(INITIAL_HEADERS * HEADER_WORDS);
   #bytes = Buffer.allocUnsafeSlow(INITIAL_BYTES);
   #objects: unknown[] = [];
+  #ids: number[] = [];
   #words = 0;
   #used = 0;
   #scheduled = false;
+  // Where the operation being written began (see begin/rollback).
+  #savedWords = 0;
+  #savedUsed = 0;
+  #savedObjects = 0;
+  #savedIds = 0;
   readonly #flush = () => this.flush();
 
-  constructor(nativeClient: NativeClient) {
+  constructor(nativeClient: NativeClient, refused: Refused) {
     this.#native = nativeClient;
+    this.#refused = refused;
+  }
+
+  /**
+   * Marks the start of one operation's writes (push, then its items). Should any of them throw,
+   * `rollback` takes back everything written since, so that a batch never holds half an
+   * operation: the addon would refuse the whole batch, and every other caller in it with it.
+   */
+  begin(): void {
+    if (this.#used > FLUSH_BYTES) this.flush();
+    this.#savedWords = this.#words;
+    this.#savedUsed = this.#used;
+    this.#savedObjects = this.#objects.length;
+    this.#savedIds = this.#ids.length;
+  }
+
+  rollback(): void {
+    this.#words = this.#savedWords;
+    this.#used = this.#savedUsed;
+    this.#objects.length = this.#savedObjects;
+    this.#ids.length = this.#savedIds;
   }
 
   /** Queues a single-key (or key-less) operation. */
   push(code: OpCode, id: number, number: bigint | number = 0, wantCas = false): number {
     const h = this.#header();
+    this.#ids.push(id);
     const headers = this.#headers;
     headers[h + Header.Code] = code | (wantCas ? WANT_CAS : 0);
     headers[h + Header.Id] = id;
@@ -66,7 +108,7 @@ export class Submission {
    */
   item(h: number | undefined, prefix: Bytes | undefined, key: Bytes, keyBytes: number, value?: Bytes, flags = 0, exptime = 0): void {
     const valueBytes = value === undefined ? 0 : typeof value === 'string' ? Buffer.byteLength(value) : value.length;
-    const inline = valueBytes <= INLINE_VALUE_MAX;
+    const inline = valueBytes <= INLINE_VALUE_MAX && this.#used + valueBytes <= INLINE_BYTES_MAX;
     this.#reserve(keyBytes + (inline ? valueBytes : 0));
     if (h === undefined) h = this.#header();
     const headers = this.#headers;
@@ -97,7 +139,11 @@ export class Submission {
     headers[h + Header.Exptime] = exptime;
   }
 
-  /** Hands everything queued to the addon now. */
+  /**
+   * Hands everything queued to the addon now. Should the addon refuse the batch (it throws:
+   * the client was released under it, or the batch is malformed), its operations are reported
+   * to `refused` instead of being left waiting for completions that will never come.
+   */
   flush(): void {
     this.#scheduled = false;
     if (this.#words === 0) return;
@@ -106,7 +152,17 @@ export class Submission {
     this.#words = 0;
     this.#used = 0;
     this.#objects = [];
-    this.#native.submit(this.#headers, this.#bytes, words, objects);
+    try {
+      this.#native.submit(this.#headers, this.#bytes, words, objects);
+    } catch (error) {
+      const ids = this.#ids;
+      this.#ids = [];
+      this.#refused(ids, error);
+    }
+    this.#ids.length = 0;
+    // A batch far larger than usual leaves its buffers behind: they are not kept for the next.
+    if (this.#bytes.length > KEPT_BYTES_MAX) this.#bytes = Buffer.allocUnsafeSlow(INITIAL_BYTES);
+    if (this.#headers.length > KEPT_HEADERS_MAX * HEADER_WORDS) this.#headers = new Uint32Array(INITIAL_HEADERS * HEADER_WORDS);
   }
 
   /**
@@ -146,6 +202,8 @@ export class Submission {
   }
 
   #reserve(bytes: number): void {
+    // (Unreachable in practice: begin() flushes long before, and values go out of line.)
+    if (this.#used + bytes >= 0xffffffff) throw new RangeError('too many keys queued at once');
     if (this.#used + bytes > this.#bytes.length) {
       const grown = Buffer.allocUnsafeSlow(Math.max(this.#bytes.length * 2, this.#used + bytes));
       this.#bytes.copy(grown, 0, 0, this.#used);

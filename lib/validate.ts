@@ -5,15 +5,25 @@
  */
 
 const UINT32_LIMIT = 2 ** 32;
+const INT32_LIMIT = 2 ** 31;
 const UINT32_MAX = UINT32_LIMIT - 1;
 const UINT64_MAX = (1n << 64n) - 1n;
 
-/** Expiration: seconds (up to 30 days) or a Unix time, as memcached reads it; 0 = never. */
-export function checkTime(time: unknown, operation: string, name = 'time'): number {
+/**
+ * Expiration: seconds (up to 30 days) or a Unix time, as memcached reads it; 0 = never. The
+ * text protocol carries it as a signed 32-bit number: memcached reads 2^31 and above as
+ * negative, i.e. already expired, so a set "succeeds" and the item is gone at once. The binary
+ * protocol carries an unsigned 32-bit field, read as such (a Unix time up to the year 2106).
+ * Measured with memcached 1.6.18 (test/validation.test.ts and test/operations.test.ts).
+ */
+export function checkTime(time: unknown, operation: string, binary: boolean, name = 'time'): number {
   if (time === undefined) return 0;
   if (typeof time !== 'number') throw new TypeError(`${operation}: ${name} must be a number of seconds, got ${typeof time}`);
-  if (!Number.isInteger(time) || time < 0 || time >= UINT32_LIMIT) {
-    throw new RangeError(`${operation}: ${name} must be an integer from 0 to 2^32 - 1, got ${String(time)}`);
+  const limit = binary ? UINT32_LIMIT : INT32_LIMIT;
+  if (!Number.isInteger(time) || time < 0 || time >= limit) {
+    throw new RangeError(
+      `${operation}: ${name} must be an integer from 0 to 2^${binary ? 32 : 31} - 1 in the ${binary ? 'binary' : 'text'} protocol, got ${String(time)}`,
+    );
   }
   return time;
 }
@@ -48,7 +58,8 @@ export function checkCasToken(cas: unknown, operation: string): bigint {
 /** zlib level: -1 (zlib's default, 6) or 0 (no compression) to 9. */
 export function checkCompressLevel(level: unknown, operation: string): number {
   if (level === undefined) return -1;
-  if (typeof level !== 'number' || !Number.isInteger(level) || level < -1 || level > 9) {
+  if (typeof level !== 'number') throw new TypeError(`${operation}: compressLevel must be a number, got ${typeof level}`);
+  if (!Number.isInteger(level) || level < -1 || level > 9) {
     throw new RangeError(`${operation}: compressLevel must be an integer from -1 to 9, got ${String(level)}`);
   }
   return level;
@@ -57,7 +68,8 @@ export function checkCompressLevel(level: unknown, operation: string): number {
 /** Values at least this many bytes long are compressed; 0 = never. */
 export function checkMinCompressLen(length: unknown, operation: string): number {
   if (length === undefined) return 0;
-  if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0) {
+  if (typeof length !== 'number') throw new TypeError(`${operation}: minCompressLen must be a number, got ${typeof length}`);
+  if (!Number.isSafeInteger(length) || length < 0) {
     throw new RangeError(`${operation}: minCompressLen must be a non-negative integer, got ${String(length)}`);
   }
   return length;

@@ -70,6 +70,22 @@ function describeType(value: unknown): string {
   return name ? `a ${name}` : 'an object';
 }
 
+/**
+ * `value` as JSON text. JSON.stringify returns undefined for a value whose toJSON() returns
+ * undefined (and throws for a cycle or a bigint inside): such a value serializes to nothing and
+ * is refused, rather than stored (or appended) as zero bytes.
+ */
+function toJson(value: object, operation: string): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value);
+  } catch (error) {
+    throw new TypeError(`${operation}: the value cannot be stored as JSON: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+  }
+  if (json === undefined) throw new TypeError(`${operation}: the value serializes to nothing (its toJSON() returned undefined)`);
+  return json;
+}
+
 /** The default serializer: see the table at the top of this file. */
 export function encodeValue(value: unknown, operation: string): Encoded {
   switch (typeof value) {
@@ -93,7 +109,7 @@ export function encodeValue(value: unknown, operation: string): Encoded {
       if (types.isMap(value) || types.isSet(value) || types.isWeakMap(value) || types.isWeakSet(value) || ArrayBuffer.isView(value) || types.isAnyArrayBuffer(value) || types.isPromise(value)) {
         throw new TypeError(`${operation}: ${describeType(value)} cannot be stored as JSON; serialize it yourself (see the serialize option)`);
       }
-      return { bytes: JSON.stringify(value), flags: FLAG_JSON };
+      return { bytes: toJson(value, operation), flags: FLAG_JSON };
     default:
       throw new TypeError(`${operation}: ${typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`} cannot be stored`);
   }

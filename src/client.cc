@@ -121,14 +121,17 @@ Napi::Function Client::Define(Napi::Env env) {
 }
 
 // new Client(config, onComplete)
+// In this order: the configuration (nothing to undo), the completion channel, the engine and its
+// threads (each undone if a later step fails), and only once everything stands the cleanup hook,
+// so that a failure never leaves a hook pointing at a half-made client. Any C++ exception
+// becomes a JavaScript one (node-addon-api passes on only its own).
 Client::Client(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Client>(info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject() || !info[1].IsFunction()) {
     throw Napi::TypeError::New(env, "Client(config, onComplete)");
   }
   ClientConfig config = ReadConfig(info[0].As<Napi::Object>());
-  memcached_st* master = BuildMaster(env, config);
-  engine_ = std::make_unique<Engine>(master, config.connections);
+  memcached_st* master = BuildMaster(env, config);  // (frees what it made when it throws)
   on_complete_ = Napi::Weak(info[1].As<Napi::Function>());
 
   wake_target_ = new WakeTarget{this};
@@ -138,21 +141,37 @@ Client::Client(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Client>(info) 
   if (status != napi_ok) {
     delete wake_target_;
     wake_target_ = nullptr;
+    memcached_free(master);
     throw Napi::Error::New(env, "cannot create the completion channel");
   }
   napi_unref_threadsafe_function(env, tsfn_);
+
+  napi_threadsafe_function tsfn = tsfn_;
+  try {
+    // The wake is called from I/O threads, under the completions' lock, never after the engine
+    // has shut down (see Completions): the channel is released only after that.
+    auto wake = [tsfn] { return napi_call_threadsafe_function(tsfn, nullptr, napi_tsfn_nonblocking) == napi_ok; };
+    engine_ = std::make_unique<Engine>(master, config.connections, wake);  // (frees master if it throws)
+    engine_->Start();
+  } catch (const std::exception& e) {
+    if (engine_) engine_->Shutdown();
+    engine_.reset();
+    wake_target_->client = nullptr;
+    napi_release_threadsafe_function(tsfn_, napi_tsfn_abort);
+    tsfn_ = nullptr;
+    released_ = true;
+    throw Napi::Error::New(env, std::string("cannot start the client's I/O threads: ") + e.what());
+  }
   // Registered after the threadsafe function so that it runs before the function's own
   // teardown (cleanup hooks run in reverse order).
   napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
-
-  napi_threadsafe_function tsfn = tsfn_;
-  engine_->Start([tsfn] { napi_call_threadsafe_function(tsfn, nullptr, napi_tsfn_nonblocking); });
 }
 
 Client::~Client() {
   Release();
   for (Operation* op : free_operations_) delete op;
 }
+
 
 // Stops the threads and drops the completion channel. From the env cleanup hook (a worker or
 // the process exiting) the hook is already being run, so it is not removed again; promises still
@@ -161,7 +180,9 @@ void Client::Release(bool from_cleanup_hook) {
   if (released_) return;
   released_ = true;
   if (!from_cleanup_hook) napi_remove_env_cleanup_hook(Env(), OnEnvCleanup, this);
-  engine_->Shutdown();  // joins the threads: no wake-up can follow
+  // Within 250 ms, whatever the servers do (a thread blocked on a hung server is left to finish
+  // in the background); no wake-up can follow, so the channel can go.
+  engine_->Shutdown();
   // The delivery buffers' references are deleted on both paths. A dying env deletes only the
   // references Node-API owns (wraps, callback data); one made by napi_create_reference it merely
   // unlinks, so skipping this from the cleanup hook leaked both on every worker exit. Deleting
@@ -273,6 +294,9 @@ napi_value Client::Submit(napi_env env, napi_value* argv) {
     if (op->multi && items > static_cast<size_t>(end - h) / kHeaderWords - 1) {
       return abandon("submit: item headers out of range");
     }
+    // The I/O threads rely on each operation's shape: a multi-key operation has keys, and only
+    // keyed operations come in that form (a whole-client one reads its argument from items[0]).
+    if (op->multi && (items == 0 || !IsKeyed(op->code))) return abandon("submit: malformed multi-key operation");
     op->items.resize(items);
     for (uint32_t i = 0; i < items; i++) {
       if (!read_item(first + i * kHeaderWords, op->items[i])) return abandon("submit: bytes out of range");
@@ -327,6 +351,23 @@ Napi::Value Client::SetBehaviors(const Napi::CallbackInfo& info) {
 // ioThreads(): how many native I/O threads serve this client.
 Napi::Value Client::IoThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(engine_->threads()));
+}
+
+// Accounts for `count` operations leaving flight: once none is, the client stops keeping the
+// process alive and may be collected.
+void Client::Settled(napi_env env, size_t count) {
+  in_flight_ -= static_cast<uint32_t>(count);
+  if (in_flight_ == 0) {
+    napi_reference_unref(env, on_complete_, nullptr);
+    if (tsfn_ != nullptr) napi_unref_threadsafe_function(env, tsfn_);
+  }
+}
+
+// Operations that cannot be delivered (the env is dying, or the delivery's arrays could not be
+// made): they leave flight all the same, or the process could never exit.
+void Client::Abandon(napi_env env, std::vector<Operation*>& done) {
+  for (Operation* op : done) Retire(op);
+  Settled(env, done.size());
 }
 
 // dispose(): after Close completed, joins the (exited) threads and drops the channel.
@@ -426,7 +467,11 @@ void Client::Deliver(napi_env env) {
   // JavaScript to build its C++ exception, so it would abort the process. Here a failed call
   // merely yields an empty value; a terminating env has nobody left to deliver to.
   napi_handle_scope scope;
-  napi_open_handle_scope(env, &scope);
+  if (napi_open_handle_scope(env, &scope) != napi_ok) {
+    // (A dying env: nobody is left to deliver to.)
+    Abandon(env, done);
+    return;
+  }
 
   size_t records = 0;
   size_t slab_size = 0;
@@ -448,7 +493,7 @@ void Client::Deliver(napi_env env) {
   napi_value extras = nullptr;
   napi_create_array(env, &extras);
   if (meta_array == nullptr || slab == nullptr || extras == nullptr) {
-    for (Operation* op : done) Retire(op);
+    Abandon(env, done);
     napi_close_handle_scope(env, scope);
     return;
   }
@@ -517,14 +562,9 @@ void Client::Deliver(napi_env env) {
     }
   }
 
-  in_flight_ -= static_cast<uint32_t>(done.size());
   napi_value callback = nullptr;
   if (!on_complete_.IsEmpty()) napi_get_reference_value(env, on_complete_, &callback);
-  if (in_flight_ == 0) {
-    // Idle again: let the process exit and the client be collected.
-    napi_reference_unref(env, on_complete_, nullptr);
-    if (tsfn_ != nullptr) napi_unref_threadsafe_function(env, tsfn_);
-  }
+  Settled(env, done.size());
   bool slab_free = false;
   if (callback != nullptr) {
     napi_value count = nullptr;

@@ -34,6 +34,8 @@ class Client : public Napi::ObjectWrap<Client> {
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 
   void Deliver(napi_env env);
+  void Settled(napi_env env, size_t count);
+  void Abandon(napi_env env, std::vector<Operation*>& done);
 
   // A delivery buffer kept for the next delivery (see Deliver).
   struct ReusableBuffer {

@@ -2,42 +2,61 @@
 #include "engine.h"
 
 #include <algorithm>
+#include <chrono>
+#include <stdexcept>
 
 #include "libmemcached_private.h"
 
 namespace lmc {
 
-Engine::Engine(memcached_st* master, uint32_t connections)
+namespace {
+
+// A handle for one I/O thread: a clone of the master.
+memcached_st* CloneForThread(memcached_st* master) {
+  // Cloning only reads the master, which nothing else touches while we do it (JS thread).
+  memcached_st* clone = memcached_clone(nullptr, master);
+  if (clone == nullptr) throw std::bad_alloc();
+  // memcached_clone copies the distribution but not the "weighted" flag beside it, so a clone
+  // of a ketama_weighted master would build an unweighted continuum and send keys to other
+  // servers than the master's hash() (and pylibmc) say. Setting the distribution again restores
+  // the flag; the hash functions were cloned already.
+  if (memcached_behavior_get(master, MEMCACHED_BEHAVIOR_DISTRIBUTION) == MEMCACHED_DISTRIBUTION_CONSISTENT_WEIGHTED &&
+      memcached_failed(memcached_behavior_set_distribution(clone, MEMCACHED_DISTRIBUTION_CONSISTENT_WEIGHTED))) {
+    memcached_free(clone);
+    throw std::runtime_error("cannot set the weighted distribution on an I/O thread's handle");
+  }
+  return clone;
+}
+
+}  // namespace
+
+Engine::Engine(memcached_st* master, uint32_t connections, std::function<bool()> wake)
     : master_(master), servers_(memcached_server_count(master)), connections_(connections) {
-  if (servers_ == 0) servers_ = 1;  // (a client always has servers; one thread reports NO_SERVERS)
-  groups_ = std::min(servers_, kMaxServerGroups);
-  for (uint32_t i = 0; i < groups_ * connections_; i++) {
-    // Cloning only reads the master, which nothing else touches while we do it (JS thread).
+  try {
+    completions_ = std::make_shared<Completions>(std::move(wake));
+    if (servers_ == 0) servers_ = 1;  // (a client always has servers; one thread reports NO_SERVERS)
+    groups_ = std::min(servers_, kMaxServerGroups);
     // Every thread's handle lists every server: a thread talks to its own server, and to the
     // others only when failover has moved its keys there.
-    memcached_st* clone = memcached_clone(nullptr, master_);
-    if (clone == nullptr) throw std::bad_alloc();
-    // memcached_clone copies the distribution but not the "weighted" flag beside it, so a
-    // clone of a ketama_weighted master would build an unweighted continuum and send keys to
-    // other servers than the master's hash() (and pylibmc) say. Setting the distribution again
-    // restores the flag; the hash functions were cloned already.
-    if (memcached_behavior_get(master_, MEMCACHED_BEHAVIOR_DISTRIBUTION) == MEMCACHED_DISTRIBUTION_CONSISTENT_WEIGHTED) {
-      memcached_behavior_set_distribution(clone, MEMCACHED_DISTRIBUTION_CONSISTENT_WEIGHTED);
+    for (uint32_t i = 0; i < groups_ * connections_; i++) {
+      memcached_st* clone = CloneForThread(master_);
+      threads_.push_back(std::make_shared<IoThread>(completions_, clone));
     }
-    threads_.push_back(std::make_unique<IoThread>(this, clone));
+    routed_.resize(threads_.size());
+  } catch (...) {
+    threads_.clear();  // (none started: their destructors free their handles)
+    memcached_free(master_);
+    throw;
   }
-  routed_.resize(threads_.size());
 }
 
 Engine::~Engine() {
   Shutdown();
-  for (Operation* op : done_) delete op;
   memcached_free(master_);
 }
 
-void Engine::Start(std::function<void()> wake) {
-  wake_ = std::move(wake);
-  for (auto& thread : threads_) thread->Start();
+void Engine::Start() {
+  for (auto& thread : threads_) IoThread::Start(thread);
 }
 
 // FNV-1a: cheap, and independent of the server distribution, which may change at run time.
@@ -73,8 +92,7 @@ void Engine::Submit(std::vector<Operation*>& ops) {
   }
   for (Operation* op : ops) {
     if (ForEveryThread(op->code)) {
-      op->remaining.store(static_cast<int>(n));
-      for (auto& run : routed_) run.push_back(op);
+      SplitByThread(op);
     } else if (ForEveryServer(op->code)) {
       SplitByServer(op);
     } else if (op->items.empty() || op->code == OpCode::GetBehaviors) {
@@ -91,7 +109,7 @@ void Engine::Submit(std::vector<Operation*>& ops) {
   }
 }
 
-Operation* Engine::NewPart(Operation* op) {
+Operation* Engine::NewPart(Operation* op, Operation::Part kind) {
   Operation* part = new Operation();
   part->id = op->id;
   part->code = op->code;
@@ -99,6 +117,7 @@ Operation* Engine::NewPart(Operation* op) {
   part->multi = op->multi;
   part->number = op->number;
   part->parent = op;
+  part->part = kind;
   return part;
 }
 
@@ -109,7 +128,7 @@ void Engine::Split(Operation* op) {
     size_t index = ThreadOf(op->items[i].key);
     Operation*& part = parts_[index];
     if (part == nullptr) {
-      part = NewPart(op);
+      part = NewPart(op, Operation::Part::Keys);
       part->multi = true;
       count++;
     }
@@ -130,62 +149,35 @@ void Engine::SplitByServer(Operation* op) {
   op->remaining.store(static_cast<int>(servers_));
   if (op->code == OpCode::Stats) op->stats.resize(servers_);
   for (uint32_t s = 0; s < servers_; s++) {
-    Operation* part = NewPart(op);
+    Operation* part = NewPart(op, Operation::Part::Server);
     part->items = op->items;  // the stats group or the flush time
     part->server_index = s;
-    part->one_server = true;
     routed_[static_cast<size_t>(s % groups_) * connections_].push_back(part);
   }
 #endif
 }
 
-void Engine::Complete(std::vector<Operation*>& done) {
-  bool wake = false;
-  {
-    std::lock_guard<std::mutex> lock(done_mutex_);
-    // The only allocation, before anything changes: a failure throws with nothing done yet, so
-    // the caller can try again (IoThread::Run).
-    done_.reserve(done_.size() + done.size());
-    for (Operation* op : done) {
-      if (op == nullptr) continue;  // completed early (IoThread::Execute)
-      if (op->parent != nullptr) {
-        // A part of a split operation: its items and statistics go back where they came from.
-        Operation* parent = op->parent;
-        if (op->one_server) {
-          if (!op->stats.empty() && op->server_index < parent->stats.size()) {
-            parent->stats[op->server_index] = std::move(op->stats[0]);
-          }
-        } else {
-          for (size_t i = 0; i < op->items.size(); i++) parent->items[op->origin[i]] = std::move(op->items[i]);
-        }
-        if (!IsSoftResult(op->rc) && IsSoftResult(parent->rc)) {
-          parent->rc = op->rc;
-          parent->error = std::move(op->error);
-          parent->server = std::move(op->server);
-        }
-        delete op;
-        op = parent;
-      }
-      if (op->remaining.fetch_sub(1) == 1) done_.push_back(op);
-    }
-    if (!done_.empty() && !wake_pending_) wake = wake_pending_ = true;
+void Engine::SplitByThread(Operation* op) {
+  op->remaining.store(static_cast<int>(threads_.size()));
+  for (auto& run : routed_) {
+    Operation* part = NewPart(op, Operation::Part::Thread);
+    part->items = op->items;  // setBehaviors' words
+    run.push_back(part);
   }
-  done.clear();
-  if (wake) wake_();
 }
 
-std::vector<Operation*> Engine::TakeCompleted() {
-  std::vector<Operation*> taken;
-  std::lock_guard<std::mutex> lock(done_mutex_);
-  taken.swap(done_);
-  wake_pending_ = false;
-  return taken;
-}
-
+// Threads idle (the usual case: close() has stopped them already, or they wait for work) exit
+// at once. One blocked in libmemcached on a dead or hung server would hold the JS thread for up
+// to the poll or connect timeout (a worker's termination, process exit, a garbage collection):
+// after kShutdownWaitMs it is left to finish in the background instead (see Shutdown in
+// engine.h).
 void Engine::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
-  for (auto& thread : threads_) thread->Stop();
+  completions_->Close();
+  for (auto& thread : threads_) thread->RequestStop();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kShutdownWaitMs);
+  for (auto& thread : threads_) thread->JoinOrDetach(deadline);
   threads_.clear();
 }
 

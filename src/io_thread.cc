@@ -35,11 +35,13 @@ StoreFn StoreFunction(OpCode code) {
   }
 }
 
-// A pipelined chunk stays below libmemcached's IO watermarks (500 replies outstanding, 66560
-// bytes sent before a read): past them its purge reads and throws replies away.
+// A pipelined chunk stays below libmemcached's IO watermarks (by default 500 replies
+// outstanding, 66560 bytes sent before a read): past them its purge reads and throws replies
+// away. See RunWrites.
 constexpr size_t kChunkReplies = 400;
 constexpr size_t kChunkBytes = 60000;
-constexpr size_t kRequestOverhead = 64;  // command, flags, lengths, CRLFs
+constexpr size_t kChunkBytesMargin = 1024;  // below the bytes watermark: kRequestOverhead is a guess
+constexpr size_t kRequestOverhead = 64;     // command, flags, lengths, CRLFs
 
 constexpr size_t kFirstReadChunk = 16;  // keys; see Execute
 
@@ -50,8 +52,12 @@ std::string ServerName(const memcached_instance_st* server) {
 
 }  // namespace
 
-IoThread::IoThread(Engine* engine, memcached_st* handle) : engine_(engine), handle_(handle) {
-  memcached_result_create(handle_, &result_);
+IoThread::IoThread(std::shared_ptr<Completions> completions, memcached_st* handle)
+    : completions_(std::move(completions)), handle_(handle) {
+  if (memcached_result_create(handle_, &result_) == nullptr) {
+    memcached_free(handle_);
+    throw std::bad_alloc();
+  }
 #ifndef LIBMEMCACHED_SYSTEM
   // Sets and deletes are written without waiting for their replies, which RunWrites then reads
   // one by one. (UDP has no replies; libmemcached refuses buffering there.)
@@ -62,32 +68,32 @@ IoThread::IoThread(Engine* engine, memcached_st* handle) : engine_(engine), hand
 }
 
 // The behaviors this thread's reads and writes rely on, whatever the user configured: set when
-// the thread is made and again after setBehaviors.
-void IoThread::SetOwnBehaviors() {
+// the thread is made and again after setBehaviors. Returns false when libmemcached refused one.
+bool IoThread::SetOwnBehaviors() {
   // `gets` costs the server no more than `get`, and always asking for CAS tokens lets gets()
-  // share a memcached_mget with plain gets.
-  memcached_behavior_set(handle_, MEMCACHED_BEHAVIOR_SUPPORT_CAS, 1);
+  // share a memcached_mget with plain gets. Without them a gets() would hand out a token of 0.
+  cas_ = memcached_success(memcached_behavior_set(handle_, MEMCACHED_BEHAVIOR_SUPPORT_CAS, 1));
 #ifndef LIBMEMCACHED_SYSTEM
   if (pipelining_) pipelining_ = memcached_success(memcached_behavior_set(handle_, MEMCACHED_BEHAVIOR_BUFFER_REQUESTS, 1));
 #endif
+  return cas_;
 }
 
 IoThread::~IoThread() {
-  Stop();
-  // Left over only when the environment is torn down with work queued: nobody waits for it.
-  for (Operation* op : queue_) {
-    Operation* whole = op->parent != nullptr ? op->parent : op;
-    if (op->parent != nullptr) delete op;
-    if (whole->remaining.fetch_sub(1) == 1) delete whole;
-  }
-  if (!closed_) {
-    memcached_result_free(&result_);
-    memcached_free(handle_);
-  }
+  // Left over when the client was torn down with work queued: nobody waits for it.
+  for (Operation* op : queue_) DiscardOperation(op);
+  FreeHandle();
 }
 
-void IoThread::Start() {
-  thread_ = std::thread(&IoThread::Run, this);
+void IoThread::FreeHandle() {
+  if (handle_ == nullptr) return;
+  memcached_result_free(&result_);
+  memcached_free(handle_);  // sends `quit` to every connected server
+  handle_ = nullptr;
+}
+
+void IoThread::Start(const std::shared_ptr<IoThread>& self) {
+  self->thread_ = std::thread([self] { self->Run(); });
 }
 
 void IoThread::Enqueue(const std::vector<Operation*>& ops) {
@@ -103,13 +109,26 @@ void IoThread::Enqueue(const std::vector<Operation*>& ops) {
   if (notify) wake_.notify_one();
 }
 
-void IoThread::Stop() {
+void IoThread::RequestStop() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
   }
-  wake_.notify_one();
-  if (thread_.joinable()) thread_.join();
+  wake_.notify_all();
+}
+
+void IoThread::JoinOrDetach(std::chrono::steady_clock::time_point deadline) {
+  if (!thread_.joinable()) return;
+  bool exited;
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    exited = wake_.wait_until(lock, deadline, [this] { return exited_; });
+  }
+  if (exited) {
+    thread_.join();
+  } else {
+    thread_.detach();
+  }
 }
 
 void IoThread::Run() {
@@ -126,22 +145,30 @@ void IoThread::Run() {
         wake_.wait(lock);
       }
       idle_ = false;
-      if (stopping_) return;
+      if (stopping_) break;
       batch.swap(queue_);
     }
     Execute(batch);
     Complete(batch);
-    if (closed_) return;
+    if (closed_) break;
   }
+  // The handle is freed here, on this thread, rather than by whoever destroys this object: its
+  // goodbyes to the servers can block (a hung server) and must not hold the JS thread.
+  FreeHandle();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    exited_ = true;
+  }
+  wake_.notify_all();
 }
 
-// Engine::Complete allocates nothing once it has reserved its room, which is the only thing
+// Completions::Add allocates nothing once it has reserved its room, which is the only thing
 // that can throw: under memory pressure it is tried again rather than let an exception end the
 // thread (std::terminate) or leave the operations' promises unsettled.
 void IoThread::Complete(std::vector<Operation*>& done) {
   for (int attempt = 0;; attempt++) {
     try {
-      engine_->Complete(done);
+      completions_->Add(done);
       return;
     } catch (const std::exception&) {
       std::this_thread::sleep_for(std::chrono::milliseconds(attempt < 10 ? 1 : 100));
@@ -277,6 +304,11 @@ void IoThread::RunReads(Operation** begin, Operation** end) {
   std::vector<ReadItem>& items = read_items_;
   items.clear();
   for (Operation** it = begin; it != end; ++it) {
+    if ((*it)->want_cas && !cas_) {
+      // (libmemcached refused to ask for CAS tokens: a gets() would hand out a token of 0.)
+      for (Item& item : (*it)->items) Fail(*it, &item, MEMCACHED_NOT_SUPPORTED, "CAS tokens are not available on this connection");
+      continue;
+    }
     for (Item& item : (*it)->items) items.push_back({&item, *it, kNoItem});
   }
   size_t slots = 16;
@@ -482,13 +514,23 @@ void IoThread::DropUnreadReplies() {
 // waiting for its reply (returning MEMCACHED_BUFFERED); a chunk is then flushed to every server
 // at once and each reply read in order, so every caller still gets its own true answer.
 void IoThread::RunWrites(Operation** begin, Operation** end) {
+  // A chunk stays below libmemcached's IO watermarks, read from the handle each time since
+  // setBehaviors may have lowered them (_io_msg_watermark, _io_bytes_watermark): past them, its
+  // purge reads replies and throws them away, and callers would get one another's answers.
+  // A chunk always takes one item, however large: with one reply owed, purge reads nothing.
+  uint64_t messages = memcached_behavior_get(handle_, MEMCACHED_BEHAVIOR_IO_MSG_WATERMARK);
+  uint64_t bytes_mark = memcached_behavior_get(handle_, MEMCACHED_BEHAVIOR_IO_BYTES_WATERMARK);
+  size_t max_replies = messages > 1 ? static_cast<size_t>(std::min<uint64_t>(kChunkReplies, messages - 1)) : 1;
+  size_t max_bytes = bytes_mark > kChunkBytes + kChunkBytesMargin ? kChunkBytes
+                     : bytes_mark > kChunkBytesMargin         ? static_cast<size_t>(bytes_mark - kChunkBytesMargin)
+                                                               : 0;
   chunk_.clear();
   size_t chunk_bytes = 0;
   for (Operation** it = begin; it != end; ++it) {
     Operation* op = *it;
     for (Item& item : op->items) {
       size_t bytes = item.key.size() + item.value.size() + kRequestOverhead;
-      if (!chunk_.empty() && (chunk_.size() >= kChunkReplies || chunk_bytes + bytes > kChunkBytes)) {
+      if (!chunk_.empty() && (chunk_.size() >= max_replies || chunk_bytes + bytes > max_bytes)) {
         DrainChunk();
         chunk_bytes = 0;
       }
@@ -536,7 +578,7 @@ void IoThread::RunOne(Operation* op) {
   switch (op->code) {
     case OpCode::FlushAll:
 #ifndef LIBMEMCACHED_SYSTEM
-      if (op->one_server) {
+      if (op->part == Operation::Part::Server) {
         memcached_return_t rc = memcached_flush_server(handle_, op->server_index, op->items[0].exptime);
         if (memcached_failed(rc)) op->server = ServerName(memcached_server_instance_by_position(handle_, op->server_index));
         Fail(op, nullptr, rc);
@@ -558,9 +600,7 @@ void IoThread::RunOne(Operation* op) {
       ApplyBehaviors(op);
       return;
     case OpCode::Close:
-      memcached_result_free(&result_);
-      memcached_free(handle_);  // sends `quit` to every connected server
-      handle_ = nullptr;
+      FreeHandle();
       closed_ = true;
       return;
     default:
@@ -671,7 +711,7 @@ void IoThread::CollectStats(Operation* op) {
   std::string& group = op->items[0].value;  // the stats group, or empty for the general stats
   const char* args = group.empty() ? nullptr : group.c_str();
 #ifndef LIBMEMCACHED_SYSTEM
-  if (op->one_server) {
+  if (op->part == Operation::Part::Server) {
     // This thread's server alone (Engine::SplitByServer): a slow server delays only its part.
     memcached_stat_st stat;
     rc = memcached_stat_server(handle_, op->server_index, args, &stat);

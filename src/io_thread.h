@@ -8,33 +8,39 @@
 
 #include <libmemcached/memcached.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "completions.h"
 #include "operation.h"
 
 namespace lmc {
 
-class Engine;
-
 class IoThread {
  public:
   // Takes ownership of `handle`, a clone no other thread touches.
-  IoThread(Engine* engine, memcached_st* handle);
+  IoThread(std::shared_ptr<Completions> completions, memcached_st* handle);
   ~IoThread();
   IoThread(const IoThread&) = delete;
   IoThread& operator=(const IoThread&) = delete;
 
-  void Start();
+  // Starts `self`'s thread, which keeps `self` alive until it exits (so that it may outlive its
+  // Engine: see JoinOrDetach). Throws std::system_error when no thread can be made.
+  static void Start(const std::shared_ptr<IoThread>& self);
   // Appends `ops` (in order) and wakes the thread if it sleeps.
   void Enqueue(const std::vector<Operation*>& ops);
-  // Asks the thread to finish what it has and exit, then waits for it.
-  void Stop();
+  // Asks the thread to stop after the call it is in, if any; what is queued is not run.
+  void RequestStop();
+  // Waits until `deadline` for the thread to exit and joins it; a thread still in a blocking
+  // libmemcached call then is detached: it frees its handle itself when the call returns.
+  void JoinOrDetach(std::chrono::steady_clock::time_point deadline);
 
  private:
   void Run();
@@ -61,7 +67,7 @@ class IoThread {
   void AddStats(Operation* op, uint32_t index, memcached_stat_st* stat);
   void ReadBehaviors(Operation* op);
   void ApplyBehaviors(Operation* op);
-  void SetOwnBehaviors();
+  bool SetOwnBehaviors();
   // Records `rc` for `item` (if any) and, when it is the operation's first failure, for `op`
   // together with libmemcached's explanation and the server involved.
   void Fail(Operation* op, Item* item, memcached_return_t rc, const char* detail = nullptr);
@@ -74,11 +80,15 @@ class IoThread {
     memcached_instance_st* server;
   };
 
-  Engine* engine_;
+  // Frees the handle, on whichever thread ends up doing it (once).
+  void FreeHandle();
+
+  std::shared_ptr<Completions> completions_;
   memcached_st* handle_;
   memcached_result_st result_;
   std::thread thread_;
   bool pipelining_ = false;
+  bool cas_ = false;  // the handle asks for CAS tokens (SetOwnBehaviors)
   // Scratch space, kept to avoid reallocating per batch.
   static constexpr uint32_t kNoItem = UINT32_MAX;
   struct ReadItem {
@@ -108,6 +118,7 @@ class IoThread {
   std::vector<Operation*> early_;  // a chunk of reads completed before the batch ends
   bool idle_ = false;
   bool stopping_ = false;
+  bool exited_ = false;  // Run has returned (under mutex_; wake_ is signalled)
   bool closed_ = false;
 };
 

@@ -1,3 +1,4 @@
+// Operations: which return codes are answers rather than failures, and disposal of those never delivered.
 #include "operation.h"
 
 namespace lmc {
@@ -16,6 +17,12 @@ bool IsSoftResult(memcached_return_t rc) {
     default:
       return false;
   }
+}
+
+void DiscardOperation(Operation* op) {
+  Operation* whole = op->parent != nullptr ? op->parent : op;
+  if (op->parent != nullptr) delete op;
+  if (whole->remaining.fetch_sub(1) == 1) delete whole;
 }
 
 }  // namespace lmc

@@ -45,6 +45,8 @@ enum class OpCode : uint8_t {
 constexpr uint8_t kOpCodeCount = 17;
 
 inline bool IsRead(OpCode code) { return code == OpCode::Get; }
+// Operations on keys (the others are whole-client ones).
+inline bool IsKeyed(OpCode code) { return code <= OpCode::Touch; }
 inline bool IsPipelined(OpCode code) { return code == OpCode::Set || code == OpCode::Delete; }
 inline bool ForEveryThread(OpCode code) {
   return code == OpCode::Close || code == OpCode::Disconnect || code == OpCode::SetBehaviors;
@@ -100,11 +102,12 @@ struct Operation {
   std::atomic<int> remaining{1};
   Operation* parent = nullptr;
   std::vector<uint32_t> origin;  // a part's items' indexes in its parent
-  // A part of a whole-client operation asked of one server (ForEveryServer): which server, and
-  // whether it stands for that server alone (false: a build without the per-server calls asks
-  // every server from one thread).
+  // What a part stands for: some of its whole's keys (origin says which), one server of a
+  // whole-client operation asked of each server (ForEveryServer; server_index says which), or
+  // one I/O thread's share of a whole-client operation every thread runs (ForEveryThread).
+  enum class Part : uint8_t { None, Keys, Server, Thread };
+  Part part = Part::None;
   uint32_t server_index = 0;
-  bool one_server = false;
 
   size_t retained_bytes = 0;  // what its recycled items hold while it waits in the free list
 };
@@ -112,5 +115,9 @@ struct Operation {
 // Codes that are answers rather than failures: the TypeScript layer maps them to
 // true/false/miss. Mirrored by `isSoft` in lib/client.ts.
 bool IsSoftResult(memcached_return_t rc);
+
+// Deletes an operation that will never be delivered (its client is gone): a part, and its whole
+// once its last part is gone; a whole, once every thread it ran on is done with it.
+void DiscardOperation(Operation* op);
 
 }  // namespace lmc

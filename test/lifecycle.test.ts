@@ -232,4 +232,47 @@ describe('worker threads', () => {
     expect(await mc.set('after-worker', 'ok')).toBe(true);
     await mc.close();
   });
+
+  // Before: the teardown joined the I/O threads, and freed their handles, on the JS thread,
+  // waiting for a thread blocked on the hung server to time out (here 5 s), then for the goodbye
+  // to it to time out again.
+  test('terminating a worker whose client is blocked on a hung server takes well under the timeout', async () => {
+    const worker = new Worker(
+      `
+      const { parentPort } = require('node:worker_threads');
+      const { Client } = require(${JSON.stringify(root)});
+      const hung = new Client([${JSON.stringify(blackholeSpec)}], { behaviors: { _poll_timeout: 5000, connect_timeout: 5000 } });
+      hung.get('k').catch(() => {});
+      setTimeout(() => parentPort.postMessage('blocked'), 200);
+    `,
+      { eval: true },
+    );
+    await new Promise((resolve) => worker.once('message', resolve));
+    const start = Date.now();
+    expect(await worker.terminate()).toBe(1);
+    expect(Date.now() - start).toBeLessThan(2500);
+  });
+});
+
+test('a process whose idle client is connected to a server that stopped answering exits at once', async () => {
+  // The client's work is done, but its connection is to a server that froze since (SIGSTOP).
+  // Before: at exit the client's handle was freed on the JS thread, whose goodbye ("quit", then
+  // reading until the server closes) waited out the 5 s timeout.
+  const frozen = await startMemcached();
+  try {
+    const run = await runScript(`
+      const { Client } = require('.');
+      const mc = new Client(['${frozen.spec}'], { behaviors: { _poll_timeout: 5000, connect_timeout: 5000 } });
+      mc.set('k', 'v').then(() => mc.setMulti({ a: '1', b: '2' })).then((failed) => {
+        process.kill(${frozen.pid}, 'SIGSTOP');
+        console.log('stored', failed.length);
+      });
+    `);
+    expect(run.stdout).toContain('stored 0');
+    expect(run.code).toBe(0);
+    expect(run.ms).toBeLessThan(3000);
+  } finally {
+    process.kill(frozen.pid, 'SIGCONT');
+    await frozen.stop();
+  }
 });

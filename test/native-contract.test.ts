@@ -3,6 +3,7 @@
  * cannot share a header): this keeps them in step. A mismatch would route operations to the
  * wrong libmemcached call or misread completions, so it fails here first.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as native from '../lib/native';
@@ -53,4 +54,36 @@ test('the reply-check command kinds in src/libmemcached_private.h are those of d
   const used = Object.fromEntries([...header.matchAll(/kReplyTo(\w+) = (\d+)/g)].map((m) => [m[1].toUpperCase(), Number(m[2])]));
   expect(Object.keys(used).length).toBeGreaterThanOrEqual(3);
   for (const [name, value] of Object.entries(used)) expect([name, kinds[name]]).toEqual([name, value]);
+});
+
+test('the addon refuses a malformed batch instead of running it', () => {
+  // A multi-key header with no keys, or a whole-client operation sent as multi-key: the I/O
+  // threads index items[0] for those. Before, such a batch was accepted (and a multi-key flush
+  // with no items read past its item vector). Run in a child process, in case it crashes.
+  const script = `
+    const { native, OpCode, HEADER_WORDS, MULTI } = require('./dist/native');
+    const client = new native.Client({ servers: [{ transport: 'tcp', host: '127.0.0.1', port: 1, weight: 1 }], behaviors: [], connections: 1, maxValueSize: 1024 }, () => true);
+    const outcomes = [];
+    for (const [code, count] of [[OpCode.FlushAll, 0], [OpCode.FlushAll, 1], [OpCode.Get, 0]]) {
+      const headers = new Uint32Array(2 * HEADER_WORDS);
+      headers[${native.Header.Code}] = code | MULTI;
+      headers[${native.Header.KeyLength}] = count;
+      try {
+        client.submit(headers, Buffer.alloc(0), (count + 1) * HEADER_WORDS, []);
+        outcomes.push('accepted');
+      } catch (error) {
+        outcomes.push(error.message);
+      }
+    }
+    client.dispose();
+    console.log(JSON.stringify(outcomes));
+  `;
+  const run = spawnSync(process.execPath, ['-e', script], { cwd: path.join(__dirname, '..'), encoding: 'utf8', timeout: 20_000 });
+  expect(run.signal).toBeNull();
+  expect(run.status).toBe(0);
+  expect(JSON.parse(run.stdout)).toEqual([
+    'submit: malformed multi-key operation',
+    'submit: malformed multi-key operation',
+    'submit: malformed multi-key operation',
+  ]);
 });
