@@ -120,14 +120,31 @@ Napi::Function Client::Define(Napi::Env env) {
   return cls;
 }
 
-// new Client(config, onComplete)
+// new Client(config, onComplete[, source])
+//
+// With `source`, a native Client (clone()), the master is a copy of source's master, not built
+// from `config`, so that the clone places keys exactly as its source does now. Built from
+// config, the behaviors would apply as if given when the client was made, which places keys
+// elsewhere for a weighted server list switched with setBehaviors (see BuildMaster), or when
+// the behaviors of several setBehaviors calls, merged, apply in another order.
 Client::Client(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Client>(info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject() || !info[1].IsFunction()) {
-    throw Napi::TypeError::New(env, "Client(config, onComplete)");
+    throw Napi::TypeError::New(env, "Client(config, onComplete[, source])");
   }
   ClientConfig config = ReadConfig(info[0].As<Napi::Object>());
-  memcached_st* master = BuildMaster(env, config);
+  memcached_st* master;
+  if (info.Length() > 2 && info[2].IsObject()) {
+    void* source = nullptr;
+    if (napi_unwrap(env, info[2], &source) != napi_ok || source == nullptr) {
+      throw Napi::TypeError::New(env, "Client: source must be a native Client");
+    }
+    // The source's master is only ever touched on the JS thread, which this is.
+    master = CloneHandle(static_cast<Client*>(source)->engine_->master());
+    if (master == nullptr) throw MemcachedError(env, MEMCACHED_MEMORY_ALLOCATION_FAILURE, "out of memory");
+  } else {
+    master = BuildMaster(env, config);
+  }
   engine_ = std::make_unique<Engine>(master, config.connections);
   on_complete_ = Napi::Weak(info[1].As<Napi::Function>());
 
