@@ -167,6 +167,10 @@ export function resolveBehaviors(behaviors: unknown, binary: boolean, operation:
       );
     }
     if (name === 'failure_limit' && number === 0) throw new RangeError('behavior failure_limit must be at least 1 (libmemcached refuses 0)');
+    // (By name, `hash` refuses hsieh already: lookup() below knows it is not compiled in.)
+    if (kind === 'ketama_hash' && number === HASHERS.hsieh) {
+      throw new RangeError(`behavior ketama_hash ${String(value)} is hsieh, which this build of libmemcached does not include`);
+    }
     resolved.pairs.push([id as number, number]);
   }
   return resolved;

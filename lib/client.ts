@@ -215,6 +215,13 @@ function nameOf(table: Readonly<Record<string, number>>, value: number | undefin
   return found ?? (value as number);
 }
 
+/**
+ * The options objects clone() makes, each with the native client it copies: the new client's
+ * configuration handle is then a copy of that client's, which places keys exactly as it does.
+ * Keyed by an object only clone() holds, so no other construction can pick one up.
+ */
+const cloneSources = new WeakMap<ClientOptions, NativeClient>();
+
 /** What a UDP client can do: writes that need no answer, and what never touches a server. */
 const UDP_OPERATIONS = new Set([OpCode.Set, OpCode.Delete, OpCode.Close, OpCode.Disconnect, OpCode.GetBehaviors, OpCode.SetBehaviors]);
 
@@ -377,7 +384,7 @@ export class Client {
 
     this.#onCompleteCallback = (meta, slab, extras, records) => this.#onComplete(meta, slab, extras, records);
     try {
-      this.#native = new native.Client(config, this.#onCompleteCallback);
+      this.#native = new native.Client(config, this.#onCompleteCallback, cloneSources.get(given));
     } catch (error) {
       // libmemcached refusing a server or a behavior: its return code's error class, never a
       // plain Error.
@@ -635,11 +642,17 @@ export class Client {
   clone(): Client {
     if (this.#closing) throw new ClientClosedError('clone');
     // The namespace too: it may have come among the behaviors, which #behaviors leaves out.
-    return new Client([...this.servers], {
+    const options: ClientOptions = {
       ...this.options,
       namespace: this.#namespace || undefined,
       behaviors: { ...this.#behaviors },
-    });
+    };
+    // The behaviors are checked again and kept for getBehaviors, but libmemcached's handle is
+    // copied from this client's rather than made from them: behaviors changed by setBehaviors
+    // on a weighted server list, or merged from several calls, would place keys differently
+    // from this client if applied anew (see the README's Distribution).
+    cloneSources.set(options, this.#native);
+    return new Client([...this.servers], options);
   }
 
   /**

@@ -205,7 +205,7 @@ export function errorFromReturnCode(
   const name = RETURN_CODES[rc] ?? `rc ${rc}`;
   const what = key === undefined ? operation : `${operation}(${key.length > 64 ? key.slice(0, 64) + '…' : key})`;
   let message = `${what}: ${name}`;
-  const explanation = detail?.replace(SOURCE_LOCATION, '').replace(/^\(0x[0-9a-f]+\)\s*/, '').replace(HOST_SUFFIX, '');
+  const explanation = detail?.replace(SOURCE_LOCATION, '').replace(/\(0x[0-9a-f]+\)\s*/g, '').replace(HOST_SUFFIX, '');
   if (explanation) message += ` (${explanation})`;
   if (server) message += ` [${server}]`;
   return new cls(message, { rc, server });

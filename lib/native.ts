@@ -104,7 +104,8 @@ export interface NativeClient {
 }
 
 export interface NativeModule {
-  Client: new (config: NativeConfig, onComplete: OnComplete) => NativeClient;
+  /** With `source`, the configuration handle is a copy of source's (placement included), not built from `config`. */
+  Client: new (config: NativeConfig, onComplete: OnComplete, source?: NativeClient) => NativeClient;
   /** The libmemcached version linked in (memcached_lib_version()). */
   libmemcachedVersion: string;
   /** The libmemcached headers the addon was compiled against. */

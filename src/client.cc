@@ -120,7 +120,14 @@ Napi::Function Client::Define(Napi::Env env) {
   return cls;
 }
 
-// new Client(config, onComplete)
+// new Client(config, onComplete[, source])
+//
+// With `source`, a native Client (clone()), the master is a copy of source's master, not built
+// from `config`, so that the clone places keys exactly as its source does now. Built from
+// config, the behaviors would apply as if given when the client was made, which places keys
+// elsewhere for a weighted server list switched with setBehaviors (see BuildMaster), or when
+// the behaviors of several setBehaviors calls, merged, apply in another order.
+//
 // In this order: the configuration (nothing to undo), the completion channel, the engine and its
 // threads (each undone if a later step fails), and only once everything stands the cleanup hook,
 // so that a failure never leaves a hook pointing at a half-made client. Any C++ exception
@@ -128,10 +135,21 @@ Napi::Function Client::Define(Napi::Env env) {
 Client::Client(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Client>(info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject() || !info[1].IsFunction()) {
-    throw Napi::TypeError::New(env, "Client(config, onComplete)");
+    throw Napi::TypeError::New(env, "Client(config, onComplete[, source])");
   }
   ClientConfig config = ReadConfig(info[0].As<Napi::Object>());
-  memcached_st* master = BuildMaster(env, config);  // (frees what it made when it throws)
+  memcached_st* master;
+  if (info.Length() > 2 && info[2].IsObject()) {
+    void* source = nullptr;
+    if (napi_unwrap(env, info[2], &source) != napi_ok || source == nullptr || static_cast<Client*>(source)->released_) {
+      throw Napi::TypeError::New(env, "Client: source must be a live native Client");
+    }
+    // The source's master is only ever touched on the JS thread, which this is.
+    master = CloneHandle(static_cast<Client*>(source)->engine_->master());
+    if (master == nullptr) throw MemcachedError(env, MEMCACHED_MEMORY_ALLOCATION_FAILURE, "out of memory");
+  } else {
+    master = BuildMaster(env, config);  // (frees what it made when it throws)
+  }
   on_complete_ = Napi::Weak(info[1].As<Napi::Function>());
 
   wake_target_ = new WakeTarget{this};
@@ -338,11 +356,18 @@ Napi::Value Client::SetBehaviors(const Napi::CallbackInfo& info) {
   }
   Napi::Uint32Array words = info[0].As<Napi::Uint32Array>();
   memcached_st* master = engine_->master();
-  for (size_t i = 0; i + 1 < words.ElementLength(); i += 2) {
-    memcached_return_t rc = memcached_behavior_set(master, static_cast<memcached_behavior_t>(words[i]), words[i + 1]);
-    if (memcached_failed(rc)) {
-      throw MemcachedError(env, rc, "behavior " + std::to_string(words[i]) + " = " + std::to_string(words[i + 1]) +
-                                        " rejected: " + memcached_last_error_message(master));
+  // All or nothing: the words are tried on a copy of the master first, so that one libmemcached
+  // refuses never leaves the master half-changed (hash() and clone() would then disagree with
+  // the I/O threads, which get the words only once all of them were accepted).
+  std::unique_ptr<memcached_st, void (*)(memcached_st*)> trial(CloneHandle(master), memcached_free);
+  if (!trial) throw MemcachedError(env, MEMCACHED_MEMORY_ALLOCATION_FAILURE, "setBehaviors: out of memory");
+  for (memcached_st* handle : {trial.get(), master}) {
+    for (size_t i = 0; i + 1 < words.ElementLength(); i += 2) {
+      memcached_return_t rc = memcached_behavior_set(handle, static_cast<memcached_behavior_t>(words[i]), words[i + 1]);
+      if (memcached_failed(rc)) {
+        throw MemcachedError(env, rc, "behavior " + std::to_string(words[i]) + " = " + std::to_string(words[i + 1]) +
+                                          " rejected: " + memcached_last_error_message(handle));
+      }
     }
   }
   return env.Undefined();

@@ -70,28 +70,40 @@ memcached_st* BuildMaster(Napi::Env env, const ClientConfig& config) {
   if (!master) throw MemcachedError(env, MEMCACHED_MEMORY_ALLOCATION_FAILURE, "out of memory");
   memcached_return_t rc;
 
+  // UDP before the behaviors, as this client always did: libmemcached then refuses the
+  // behaviors UDP cannot honour (buffer_requests, turning noreply off) and the client reports
+  // it, rather than have UDP quietly undo them afterwards. It has no bearing on placement.
   for (const ServerSpec& spec : config.servers) {
-    if (spec.transport == Transport::Unix) {
-      rc = memcached_server_add_unix_socket_with_weight(master.get(), spec.host.c_str(), spec.weight);
-    } else {
-      if (spec.transport == Transport::Udp &&
-          !memcached_behavior_get(master.get(), MEMCACHED_BEHAVIOR_USE_UDP)) {
-        memcached_behavior_set(master.get(), MEMCACHED_BEHAVIOR_USE_UDP, 1);
-      }
-      rc = memcached_server_add_with_weight(master.get(), spec.host.c_str(), spec.port, spec.weight);
-    }
-    if (memcached_failed(rc)) {
-      throw MemcachedError(env, rc,
-                           "cannot add server " + spec.host + ": " + memcached_strerror(master.get(), rc));
+    if (spec.transport == Transport::Udp) {
+      memcached_behavior_set(master.get(), MEMCACHED_BEHAVIOR_USE_UDP, 1);
+      break;
     }
   }
 
+  // The behaviors before the servers, as pylibmc does: libmemcached marks a consistent
+  // continuum "weighted" when a server of weight above 1 is added while a consistent
+  // distribution is set, and not when the distribution is set after the servers, so the other
+  // order places keys elsewhere than pylibmc for weighted server lists. No behavior needs the
+  // servers: a distribution set without them builds an empty continuum, which each server added
+  // rebuilds.
   for (const auto& [id, value] : config.behaviors) {
     rc = memcached_behavior_set(master.get(), static_cast<memcached_behavior_t>(id), value);
     if (memcached_failed(rc)) {
       throw MemcachedError(env, rc,
                            "behavior " + std::to_string(id) + " = " + std::to_string(value) +
                                " rejected: " + memcached_last_error_message(master.get()));
+    }
+  }
+
+  for (const ServerSpec& spec : config.servers) {
+    if (spec.transport == Transport::Unix) {
+      rc = memcached_server_add_unix_socket_with_weight(master.get(), spec.host.c_str(), spec.weight);
+    } else {
+      rc = memcached_server_add_with_weight(master.get(), spec.host.c_str(), spec.port, spec.weight);
+    }
+    if (memcached_failed(rc)) {
+      throw MemcachedError(env, rc,
+                           "cannot add server " + spec.host + ": " + memcached_strerror(master.get(), rc));
     }
   }
 

@@ -9,26 +9,31 @@
 
 namespace lmc {
 
-namespace {
-
-// A handle for one I/O thread: a clone of the master.
-memcached_st* CloneForThread(memcached_st* master) {
-  // Cloning only reads the master, which nothing else touches while we do it (JS thread).
-  memcached_st* clone = memcached_clone(nullptr, master);
-  if (clone == nullptr) throw std::bad_alloc();
-  // memcached_clone copies the distribution but not the "weighted" flag beside it, so a clone
-  // of a ketama_weighted master would build an unweighted continuum and send keys to other
-  // servers than the master's hash() (and pylibmc) say. Setting the distribution again restores
-  // the flag; the hash functions were cloned already.
-  if (memcached_behavior_get(master, MEMCACHED_BEHAVIOR_DISTRIBUTION) == MEMCACHED_DISTRIBUTION_CONSISTENT_WEIGHTED &&
-      memcached_failed(memcached_behavior_set_distribution(clone, MEMCACHED_DISTRIBUTION_CONSISTENT_WEIGHTED))) {
+// memcached_clone re-derives the continuum's "weighted" mark (ketama.weighted_) instead of
+// copying it: the clone is marked when any server weighs more than 1, whatever the
+// distribution. The source's mark comes from its history instead (the distribution in force as
+// each server was added, and the distributions set since), so a clone could build another
+// continuum and send keys to other servers than the source's hash() names: an unweighted list
+// under ketama_weighted, or a weighted list switched to ketama, consistent or spy after its
+// servers were added (setBehaviors). So the mark is copied and the continuum rebuilt with it.
+//
+// Copied once, at the clone: after that, setting a behavior changes the mark in the same way on
+// any two handles whose mark and distribution agree (it depends on nothing else), so the I/O
+// threads, given the master's setBehaviors words in the same order, keep agreeing with it.
+memcached_st* CloneHandle(const memcached_st* source) {
+  memcached_st* clone = memcached_clone(nullptr, source);
+  if (clone == nullptr || clone->ketama.weighted_ == source->ketama.weighted_) return clone;
+  clone->ketama.weighted_ = source->ketama.weighted_;
+  // Rebuilds the continuum. Setting _sort_hosts to its own value re-runs the distribution and
+  // changes nothing else: run_distribution itself is internal (the shared library does not
+  // export it), and memcached_behavior_set_distribution sets or clears the mark itself.
+  uint64_t sort_hosts = memcached_behavior_get(clone, MEMCACHED_BEHAVIOR_SORT_HOSTS);
+  if (memcached_failed(memcached_behavior_set(clone, MEMCACHED_BEHAVIOR_SORT_HOSTS, sort_hosts))) {
     memcached_free(clone);
-    throw std::runtime_error("cannot set the weighted distribution on an I/O thread's handle");
+    return nullptr;
   }
   return clone;
 }
-
-}  // namespace
 
 Engine::Engine(memcached_st* master, uint32_t connections, std::function<bool()> wake)
     : master_(master), servers_(memcached_server_count(master)), connections_(connections) {
@@ -37,9 +42,11 @@ Engine::Engine(memcached_st* master, uint32_t connections, std::function<bool()>
     if (servers_ == 0) servers_ = 1;  // (a client always has servers; one thread reports NO_SERVERS)
     groups_ = std::min(servers_, kMaxServerGroups);
     // Every thread's handle lists every server: a thread talks to its own server, and to the
-    // others only when failover has moved its keys there.
+    // others only when failover has moved its keys there. It must place each key where the
+    // master's hash() says, which is what routed the key to it: hence CloneHandle.
     for (uint32_t i = 0; i < groups_ * connections_; i++) {
-      memcached_st* clone = CloneForThread(master_);
+      memcached_st* clone = CloneHandle(master_);
+      if (clone == nullptr) throw std::bad_alloc();
       threads_.push_back(std::make_shared<IoThread>(completions_, clone));
     }
     routed_.resize(threads_.size());

@@ -15,6 +15,10 @@
 
 namespace lmc {
 
+// memcached_clone(source), placing every key where `source` does (memcached_clone alone does
+// not always: see engine.cc); nullptr when out of memory.
+memcached_st* CloneHandle(const memcached_st* source);
+
 class Engine {
  public:
   // Takes `master`, configured and never used for I/O (freed here even when this throws); each

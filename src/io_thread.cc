@@ -61,8 +61,8 @@ IoThread::IoThread(std::shared_ptr<Completions> completions, memcached_st* handl
 #ifndef LIBMEMCACHED_SYSTEM
   // Sets and deletes are written without waiting for their replies, which RunWrites then reads
   // one by one. (UDP has no replies; libmemcached refuses buffering there.)
-  pipelining_ = !memcached_behavior_get(handle_, MEMCACHED_BEHAVIOR_USE_UDP) &&
-                memcached_behavior_get(handle_, MEMCACHED_BEHAVIOR_NOREPLY) == 0;
+  can_pipeline_ = !memcached_behavior_get(handle_, MEMCACHED_BEHAVIOR_USE_UDP) &&
+                  memcached_behavior_get(handle_, MEMCACHED_BEHAVIOR_NOREPLY) == 0;
 #endif
   SetOwnBehaviors();
 }
@@ -74,7 +74,13 @@ bool IoThread::SetOwnBehaviors() {
   // share a memcached_mget with plain gets. Without them a gets() would hand out a token of 0.
   cas_ = memcached_success(memcached_behavior_set(handle_, MEMCACHED_BEHAVIOR_SUPPORT_CAS, 1));
 #ifndef LIBMEMCACHED_SYSTEM
-  if (pipelining_) pipelining_ = memcached_success(memcached_behavior_set(handle_, MEMCACHED_BEHAVIOR_BUFFER_REQUESTS, 1));
+  // Under the random distribution each lookup of a key's server is a new random pick, so the
+  // server a pipelined write went to could not be found again to read its reply (RunWrites looks
+  // it up after the write): writes then go one round trip at a time, as libmemcached's own.
+  bool random = memcached_behavior_get(handle_, MEMCACHED_BEHAVIOR_DISTRIBUTION) == MEMCACHED_DISTRIBUTION_RANDOM;
+  bool pipeline = can_pipeline_ && !random;
+  memcached_return_t rc = memcached_behavior_set(handle_, MEMCACHED_BEHAVIOR_BUFFER_REQUESTS, pipeline ? 1 : 0);
+  pipelining_ = pipeline && memcached_success(rc);
 #endif
   return cas_;
 }

@@ -87,6 +87,7 @@ class IoThread {
   memcached_st* handle_;
   memcached_result_st result_;
   std::thread thread_;
+  bool can_pipeline_ = false;  // TCP or UNIX socket, replies on
   bool pipelining_ = false;
   bool cas_ = false;  // the handle asks for CAS tokens (SetOwnBehaviors)
   // Scratch space, kept to avoid reallocating per batch.

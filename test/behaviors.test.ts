@@ -156,3 +156,32 @@ test('behaviors are set and read on a client whose server is down', async () => 
   expect([ConnectionError.retcode, ServerDown.retcode]).toContain((error as MemcachedError).rc);
   await mc.close();
 });
+
+test('setBehaviors is all or nothing: one behavior refused leaves the configuration as it was', async () => {
+  // libmemcached refuses buffer_requests on a UDP client, after hash (applied first, in
+  // pylibmc's order) was accepted. Before, the master kept the new hash: hash() then named other
+  // servers than the I/O threads (which never got the words) used. No server is needed: hash()
+  // and setBehaviors do no I/O.
+  const mc = new Client(['udp:127.0.0.1:1', 'udp:127.0.0.1:2', 'udp:127.0.0.1:3']);
+  try {
+    const keys = Array.from({ length: 1000 }, (_, i) => `atomic:${i}`);
+    const before = await Promise.all(keys.map((k) => mc.hash(k)));
+    await expect(mc.setBehaviors({ hash: 'md5', buffer_requests: 1 })).rejects.toThrow(/BUFFER_REQUESTS/);
+    expect(await Promise.all(keys.map((k) => mc.hash(k)))).toEqual(before);
+    await mc.setBehaviors({ hash: 'md5' });
+    expect((await Promise.all(keys.map((k) => mc.hash(k)))).filter((server, i) => server !== before[i]).length).toBeGreaterThan(100);
+  } finally {
+    await mc.close();
+  }
+});
+
+test('ketama_hash given as the number of hsieh (not compiled in) is a RangeError, as the name is', async () => {
+  const mc = new Client(['127.0.0.1:1']);
+  try {
+    await expect(mc.setBehaviors({ ketama_hash: 7 })).rejects.toBeInstanceOf(RangeError);
+    await expect(mc.setBehaviors({ ketama_hash: 'hsieh' })).rejects.toBeInstanceOf(RangeError);
+    expect(() => new Client(['127.0.0.1:1'], { behaviors: { ketama_hash: 7 } })).toThrow(RangeError);
+  } finally {
+    await mc.close();
+  }
+});

@@ -15,7 +15,8 @@ export type PylibmcOp =
   | { op: 'check'; key: string; expr: string }
   | { op: 'get_multi'; keys: string[]; key_prefix?: string }
   | { op: 'behaviors'; behaviors: Record<string, unknown> }
-  | { op: 'hash'; keys: string[] };
+  | { op: 'hash'; keys: string[] }
+  | { op: 'assign'; behaviors: Record<string, unknown> };
 
 export interface PylibmcRequest {
   servers: string[];
@@ -35,8 +36,22 @@ export interface PylibmcResult {
   servers?: number[];
 }
 
-export function runPylibmc(request: PylibmcRequest): PylibmcResult[] {
-  const run = spawnSync(PYTHON, [HELPER], { input: JSON.stringify(request), encoding: 'utf8', timeout: 60_000 });
+function runHelper(input: unknown): unknown {
+  const run = spawnSync(PYTHON, [HELPER], {
+    input: JSON.stringify(input),
+    encoding: 'utf8',
+    timeout: 60_000,
+    maxBuffer: 256 * 1024 * 1024,
+  });
   if (run.status !== 0) throw new Error(`pylibmc helper failed (${run.status ?? run.signal}): ${run.stderr || run.error}`);
-  return JSON.parse(run.stdout) as PylibmcResult[];
+  return JSON.parse(run.stdout);
+}
+
+export function runPylibmc(request: PylibmcRequest): PylibmcResult[] {
+  return runHelper(request) as PylibmcResult[];
+}
+
+/** Many requests in one Python process, each with its own client: one answer per request. */
+export function runPylibmcBatch(requests: PylibmcRequest[]): PylibmcResult[][] {
+  return runHelper(requests) as PylibmcResult[][];
 }

@@ -46,3 +46,31 @@ export async function rawSet(port: number, key: string, flags: number, bytes: Bu
   );
   if (reply.toString() !== 'STORED\r\n') throw new Error(`raw set failed: ${reply.toString()}`);
 }
+
+/**
+ * Which of `keys` the server at `port` holds, asked in one `get` line: placement checks look up
+ * hundreds of keys, and one connection per key would cost more than the check itself.
+ */
+export async function rawHas(port: number, keys: string[]): Promise<Set<string>> {
+  const found = new Set<string>();
+  if (keys.length === 0) return found;
+  // Walks the VALUE blocks; the reply is complete when they end with END exactly at its end
+  // (a value's own bytes may contain "END\r\n").
+  const walk = (reply: Buffer, record: boolean): boolean => {
+    let at = 0;
+    for (;;) {
+      const lineEnd = reply.indexOf('\r\n', at);
+      if (lineEnd < 0) return false;
+      const line = reply.toString('latin1', at, lineEnd);
+      if (line === 'END') return lineEnd + 2 === reply.length;
+      const [word, key, , length] = line.split(' ');
+      if (word !== 'VALUE') throw new Error(`unexpected reply ${line}`);
+      at = lineEnd + 2 + Number(length) + 2;
+      if (at > reply.length) return false;
+      if (record) found.add(key);
+    }
+  };
+  const reply = await exchange(port, Buffer.from(`get ${keys.join(' ')}\r\n`), (r) => walk(r, false));
+  walk(reply, true);
+  return found;
+}
