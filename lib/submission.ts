@@ -38,6 +38,9 @@ export class Submission {
   #words = 0;
   #used = 0;
   #scheduled = false;
+  // A Buffer value travels by reference (see item): the batch goes to the addon, which copies
+  // it, as soon as its operation is written (commit), not at the next microtask.
+  #holdsBuffer = false;
   // Where the operation being written began (see begin/rollback).
   #savedWords = 0;
   #savedUsed = 0;
@@ -68,6 +71,16 @@ export class Submission {
     this.#used = this.#savedUsed;
     this.#objects.length = this.#savedObjects;
     this.#ids.length = this.#savedIds;
+  }
+
+  /**
+   * Ends one operation's writes. If it holds a caller's Buffer by reference, the batch is handed
+   * over now, so that the addon copies the value within the caller's call: a caller may reuse
+   * or fill its Buffer as soon as the call returns, whatever its size. (Small values are copied
+   * into the byte buffer as they are written; strings cannot change.)
+   */
+  commit(): void {
+    if (this.#holdsBuffer) this.flush();
   }
 
   /** Queues a single-key (or key-less) operation. */
@@ -134,6 +147,7 @@ export class Submission {
       headers[h + Header.ValueOffset] = IN_OBJECTS;
       headers[h + Header.ValueLength] = this.#objects.length;
       this.#objects.push(value);
+      if (typeof value !== 'string') this.#holdsBuffer = true;
     }
     headers[h + Header.Flags] = flags;
     headers[h + Header.Exptime] = exptime;
@@ -146,6 +160,7 @@ export class Submission {
    */
   flush(): void {
     this.#scheduled = false;
+    this.#holdsBuffer = false;
     if (this.#words === 0) return;
     const words = this.#words;
     const objects = this.#objects;
