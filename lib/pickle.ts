@@ -618,8 +618,15 @@ function fill(node: Dict): void {
     for (const [key, value] of node.entries) out.set(key, value instanceof Dict ? value.out : value);
   } else if (out !== undefined) {
     for (const [key, value] of node.entries) {
-      // defineProperty: a key named "__proto__" is data, not the prototype.
-      Object.defineProperty(out, key as string, { value: value instanceof Dict ? value.out : value, enumerable: true, writable: true, configurable: true });
+      const item = value instanceof Dict ? value.out : value;
+      // A key that Object.prototype has ("__proto__", whose setter would change the prototype;
+      // "toString", read-only under frozen intrinsics) is defined as data; any other is plainly
+      // assigned, which is ten times faster than defineProperty for a small object.
+      if ((key as string) in Object.prototype) {
+        Object.defineProperty(out, key as string, { value: item, enumerable: true, writable: true, configurable: true });
+      } else {
+        out[key as string] = item;
+      }
     }
   }
 }

@@ -40,6 +40,14 @@ test('a dict key named __proto__ is data, not a prototype', () => {
   expect(({} as Record<string, unknown>).polluted).toBeUndefined();
 });
 
+test('dict keys that Object.prototype has are own data, in order, the prototype untouched', () => {
+  const [data] = pickles(`print(pickle.dumps({'a': 1, 'toString': 2, 'constructor': 3, '__proto__': 4, 'hasOwnProperty': 5, 'valueOf': {'x': 6}, 'z': 7}, 5).hex())`);
+  const value = unpickle(data) as Record<string, unknown>;
+  expect(Object.getPrototypeOf(value)).toBe(Object.prototype);
+  expect(Object.entries(value)).toEqual([['a', 1], ['toString', 2], ['constructor', 3], ['__proto__', 4], ['hasOwnProperty', 5], ['valueOf', { x: 6 }], ['z', 7]]);
+  for (const key of Object.keys(value)) expect(Object.getOwnPropertyDescriptor(value, key)).toMatchObject({ enumerable: true, writable: true, configurable: true });
+});
+
 test('tuple keys make a Map keyed by arrays', () => {
   const [data] = pickles(`print(pickle.dumps({(1, 2): 'pair'}, 5).hex())`);
   const value = unpickle(data) as Map<unknown, unknown>;
