@@ -11,6 +11,15 @@
  * What each Python type becomes: None → null; bool → boolean; int → number when safe, bigint
  * beyond; float → number; str → string; bytes, bytearray → Buffer; list, tuple → Array;
  * set, frozenset → Set; dict → a plain object when every key is a str, else a Map.
+ *
+ * A pickle read here comes from a server, so it is untrusted input, and every way of reading
+ * it is bounded by its own size: nothing recurses on the pickle's shape (the opcodes run on an
+ * explicit stack, and the final pass over the value keeps its own), no more than APPEND_CHUNK
+ * items are spread into one call, every declared length is checked against the bytes that are
+ * there, a value shared through the memo stays one object (never a copy per reference), and
+ * the only opcode that could copy more than the pickle holds (REDUCE, by calling a constructor
+ * again and again on one large memoized argument) is held to the pickle's size. Containers
+ * nest at most MAX_DEPTH deep. Whatever fails is an UnpickleError.
  */
 
 export class UnpickleError extends Error {
@@ -34,7 +43,7 @@ function bytesFromArgs(what: string, args: unknown[]): Buffer {
 
 function setFromArgs(args: unknown[]): Set<unknown> {
   if (args.length === 0) return new Set();
-  if (args.length === 1 && Array.isArray(args[0])) return new Set(args[0]);
+  if (args.length === 1 && Array.isArray(args[0])) return new Set(args[0].map(hashable));
   throw new UnpickleError('unsupported arguments to set()');
 }
 
@@ -65,7 +74,45 @@ const MARK = Symbol('mark');
 /** Python's dict while it is being filled; turned into an object or a Map at the end. */
 class Dict {
   readonly entries = new Map<unknown, unknown>();
+  /** What it becomes, made (empty) when finish() first meets it, so that cycles can point at it. */
+  out: Record<string, unknown> | Map<unknown, unknown> | undefined;
 }
+
+function hashable(key: unknown): unknown {
+  // Python refuses unhashable keys; a pickle that has one was not written by Python.
+  if (key instanceof Dict || key === MARK) throw new UnpickleError('unhashable key');
+  return key;
+}
+
+/**
+ * How deeply containers (list, tuple, dict, set) may nest in a value read here: the longest
+ * chain of containers each inside the previous one, a reference back to an enclosing container
+ * (a cycle) adding nothing. Deeper values are refused.
+ *
+ * CPython's unpickler is not recursive: load() runs the opcodes in a loop on an explicit stack
+ * (the C `_pickle` module and pickle.py alike; Python 3.11 loads a list nested 1,000,000 deep
+ * at a recursion limit of 60), and only REDUCE and BUILD recurse, into whatever Python code
+ * they call. Its pickler is recursive (save() → save_list() → save()), under the interpreter's
+ * recursion limit: at the default limit of 1000, pickle.dumps raises RecursionError ("maximum
+ * recursion depth exceeded while pickling an object") beyond about 500 nested lists or dicts.
+ * So values pylibmc writes nest at most ~500 deep unless their writer raised that limit.
+ *
+ * 1000 is twice that, and stays well below the depth at which Node's own recursive handling of a
+ * value gives up (on Node 20's default stack: structuredClone and v8.serialize at about 3,300
+ * nested arrays, JSON.stringify at about 4,200, a plain recursive walk at about 2,600), so a value
+ * returned here can still be cloned, stringified or walked by the caller's code.
+ */
+export const MAX_DEPTH = 1000;
+
+/**
+ * APPENDS adds its items to the list this many at a time, as the arguments of one push() call:
+ * Python writes batches of 1000, which then take one call each, and the stack holds this many
+ * arguments (8 KiB of them) wherever the reader is called from.
+ */
+const APPEND_CHUNK = 1024;
+
+/** V8's BigInt holds at most 2^30 bits; a longer LONG4 could only fail later, less clearly. */
+const MAX_LONG_BYTES = 2 ** 30 / 8;
 
 const OPCODE_NAMES: Record<number, string> = {
   0x81: 'NEWOBJ',
@@ -86,8 +133,8 @@ class Reader {
   #pos = 0;
   constructor(readonly data: Buffer) {}
 
-  get done(): boolean {
-    return this.#pos >= this.data.length;
+  get remaining(): number {
+    return this.data.length - this.#pos;
   }
 
   byte(): number {
@@ -131,10 +178,15 @@ class Reader {
 
 /** Python's arbitrary-size int from little-endian two's complement bytes (LONG1, LONG4). */
 function decodeLong(bytes: Buffer): number | bigint {
-  if (bytes.length === 0) return 0;
-  let value = 0n;
-  for (let i = bytes.length - 1; i >= 0; i--) value = (value << 8n) | BigInt(bytes[i]);
-  if (bytes[bytes.length - 1] & 0x80) value -= 1n << BigInt(bytes.length * 8);
+  const n = bytes.length;
+  if (n === 0) return 0;
+  // Up to 6 bytes (48 bits) the value is a safe integer, which Buffer reads directly.
+  if (n <= 6) return bytes.readIntLE(0, n);
+  if (n > MAX_LONG_BYTES) throw new UnpickleError(`an int of ${n} bytes is beyond JavaScript's BigInt`);
+  // Through hexadecimal, which V8 parses in linear time: shifting in one byte at a time would
+  // copy the growing BigInt per byte, quadratic (a 128 KiB LONG4 took 1.8 s, 1 MiB minutes).
+  let value = BigInt('0x' + Buffer.from(bytes).reverse().toString('hex'));
+  if (bytes[n - 1] & 0x80) value -= 1n << BigInt(n * 8);
   return toInteger(value);
 }
 
@@ -142,11 +194,45 @@ export function toInteger(value: bigint): number | bigint {
   return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
 }
 
+/** A memo index written as text (PUT, GET): a decimal number, as Python writes it. */
+function memoIndex(line: string): number {
+  const index = /^\d{1,15}$/.test(line) ? Number(line) : NaN;
+  if (Number.isNaN(index)) throw new UnpickleError(`bad memo index ${JSON.stringify(line.slice(0, 20))}`);
+  return index;
+}
+
+/**
+ * What a call of one of REDUCERS costs, counted in the size of its first argument: each of them
+ * copies or iterates that argument once (the bytes of a bytes/bytearray, the items of a set).
+ */
+function reduceCost(args: unknown[]): number {
+  const source = args[0];
+  if (typeof source === 'string' || Buffer.isBuffer(source) || Array.isArray(source)) return source.length;
+  return 0;
+}
+
 export function unpickle(data: Buffer): unknown {
+  try {
+    return run(data);
+  } catch (error) {
+    // Nothing below recurses on the pickle's shape or takes a size on its word, so this is a
+    // net for what that reasoning missed (an allocation the engine refuses, say): hostile input
+    // must still come out as a refusal of that input, never as an error of another kind.
+    if (error instanceof UnpickleError) throw error;
+    throw new UnpickleError(`unreadable pickle (${error instanceof Error ? `${error.name}: ${error.message}` : String(error)})`);
+  }
+}
+
+function run(data: Buffer): unknown {
   const r = new Reader(data);
   const stack: unknown[] = [];
   const memo = new Map<number, unknown>();
   const marks: number[] = [];
+  // REDUCE may copy at most as much as the pickle holds, in all. Python's pickles stay within
+  // it: the argument of every call it writes is written out in full, and a value used twice is
+  // a memo reference to the call's result, not a second call. A hostile pickle could otherwise
+  // memoize 1 MiB of str and call bytes() on it a thousand times in a few kilobytes.
+  let reduceBudget = data.length;
 
   const pop = (): unknown => {
     if (stack.length === 0 || stack[stack.length - 1] === MARK) throw new UnpickleError('stack underflow');
@@ -190,13 +276,16 @@ export function unpickle(data: Buffer): unknown {
       case 0x80: // PROTO
         if (r.byte() > 5) throw new UnpickleError('pickle protocol above 5');
         break;
-      case 0x95: // FRAME: a length hint only
-        r.u64();
+      case 0x95: {
+        // FRAME: a length hint only, but (as CPython checks) one that the data must hold.
+        const length = r.u64();
+        if (length > BigInt(r.remaining)) throw new UnpickleError('truncated pickle: a frame longer than the data');
         break;
+      }
       case 0x2e: {
         // STOP
         if (stack.length !== 1 || marks.length !== 0) throw new UnpickleError('malformed pickle: STOP with a stack of ' + stack.length);
-        return finish(stack[0], new Map());
+        return finish(stack[0]);
       }
       case 0x28: // MARK
         // The MARK sits below its items on the stack; popMark removes it with them.
@@ -286,8 +375,11 @@ export function unpickle(data: Buffer): unknown {
       }
       case 0x65: {
         // APPENDS
-        const items = popMark().slice(1);
-        list(top()).push(...items);
+        // In slices of at most APPEND_CHUNK: spreading a whole batch into push() overflows the
+        // stack when it is large (one of 200,000 items, say); pushing one by one is half as fast.
+        const items = popMark();
+        const target = list(top());
+        for (let i = 1; i < items.length; i += APPEND_CHUNK) target.push(...items.slice(i, i + APPEND_CHUNK));
         break;
       }
       case 0x85: // TUPLE1
@@ -353,7 +445,7 @@ export function unpickle(data: Buffer): unknown {
         memo.set(memo.size, top());
         break;
       case 0x70: // PUT
-        memo.set(Number.parseInt(r.line(), 10), top());
+        memo.set(memoIndex(r.line()), top());
         break;
       case 0x68: // BINGET
         stack.push(memoGet(r.byte()));
@@ -362,7 +454,7 @@ export function unpickle(data: Buffer): unknown {
         stack.push(memoGet(r.u32()));
         break;
       case 0x67: // GET
-        stack.push(memoGet(Number.parseInt(r.line(), 10)));
+        stack.push(memoGet(memoIndex(r.line())));
         break;
       case 0x63: {
         // GLOBAL
@@ -383,6 +475,8 @@ export function unpickle(data: Buffer): unknown {
         const args = pop();
         const callable = pop();
         if (!(callable instanceof Global) || !Array.isArray(args)) throw new UnpickleError('REDUCE of something that is not a known type');
+        reduceBudget -= reduceCost(args);
+        if (reduceBudget < 0) throw new UnpickleError('REDUCE calls would copy more than the pickle holds');
         stack.push(callable.reducer(args));
         break;
       }
@@ -396,48 +490,143 @@ export function unpickle(data: Buffer): unknown {
       }
     }
   }
-
-  function hashable(key: unknown): unknown {
-    // Python refuses unhashable keys; a pickle that has one was not written by Python.
-    if (key instanceof Dict || key === MARK) throw new UnpickleError('unhashable key');
-    return key;
-  }
 }
+
+type Container = unknown[] | Set<unknown> | Dict;
+
+/** A container finish() is inside of: its children, how far through them, its height so far. */
+interface Frame {
+  readonly node: Container;
+  readonly children: readonly unknown[];
+  next: number;
+  /** 1 + the largest height among the children finished so far (1: no container inside). */
+  height: number;
+}
+
+/** Marks, in finish()'s heights, a container whose frame is open: reaching it again is a cycle. */
+const OPEN = -1;
 
 /**
  * Replaces every Dict by its JavaScript form, keeping shared and circular references intact
- * (pickle's memo can make one list appear twice, or contain itself).
+ * (pickle's memo can make one list appear twice, or contain itself), and refuses a value nested
+ * deeper than MAX_DEPTH.
+ *
+ * A depth-first walk on an explicit stack of frames, since the value's shape is the pickle's
+ * to choose. Each container is entered once (so shared ones cost once, however often they are
+ * referenced) and its height is known when its frame closes: 1 + its tallest child, where a
+ * child whose frame is still open encloses it (a cycle) and counts for nothing. For a value
+ * without cycles that is its longest chain of nested containers, the depth a caller's recursive
+ * walk descends to, however shallow this walk found each container first (a list of lists that
+ * each hold the next, listed from the innermost out, is a walk of depth 2 here, and its full
+ * length for JSON.stringify). The frames themselves never exceed MAX_DEPTH.
  */
-function finish(value: unknown, seen: Map<unknown, unknown>): unknown {
-  if (value === null || typeof value !== 'object' || Buffer.isBuffer(value)) return value;
-  const known = seen.get(value);
-  if (known !== undefined) return known;
-  if (Array.isArray(value)) {
-    seen.set(value, value);
-    for (let i = 0; i < value.length; i++) value[i] = finish(value[i], seen);
-    return value;
-  }
-  if (value instanceof Set) {
-    // Set members are hashable in Python: never a dict, so nothing inside needs converting.
-    seen.set(value, value);
-    return value;
-  }
-  if (value instanceof Dict) {
-    const allText = [...value.entries.keys()].every((k) => typeof k === 'string');
-    if (allText) {
-      const out: Record<string, unknown> = {};
-      seen.set(value, out);
-      for (const [k, v] of value.entries) {
-        // defineProperty: a key named "__proto__" is data, not the prototype.
-        Object.defineProperty(out, k as string, { value: finish(v, seen), enumerable: true, writable: true, configurable: true });
+function finish(root: unknown): unknown {
+  if (!isContainer(root)) return leaf(root);
+  const heights = new Map<Container, number>();
+  const frames: Frame[] = [enter(root, heights)];
+  while (frames.length > 0) {
+    const frame = frames[frames.length - 1];
+    const { children } = frame;
+    let descended = false;
+    while (frame.next < children.length) {
+      const child = children[frame.next++];
+      if (typeof child !== 'object' || child === null) continue;
+      if (!isContainer(child)) {
+        leaf(child);
+        continue;
       }
-      return out;
+      const height = heights.get(child);
+      const fresh = height === undefined;
+      if (fresh) {
+        if (frames.length >= MAX_DEPTH) throw tooDeep();
+        frames.push(enter(child, heights));
+      }
+      // Arrays stay themselves (shared and circular references keep pointing at them) and hold
+      // a Dict's result in its place, which exists from the moment the Dict is entered.
+      if (child instanceof Dict && Array.isArray(frame.node)) frame.node[frame.next - 1] = child.out;
+      if (fresh) {
+        descended = true;
+        break;
+      }
+      if (height !== OPEN && height + 1 > frame.height) frame.height = height + 1;
     }
-    const out = new Map<unknown, unknown>();
-    seen.set(value, out);
-    for (const [k, v] of value.entries) out.set(finish(k, seen), finish(v, seen));
-    return out;
+    if (descended) continue;
+    frames.pop();
+    if (frame.height > MAX_DEPTH) throw tooDeep();
+    heights.set(frame.node, frame.height);
+    if (frame.node instanceof Dict) fill(frame.node);
+    const parent = frames[frames.length - 1];
+    if (parent !== undefined && frame.height + 1 > parent.height) parent.height = frame.height + 1;
   }
+  return root instanceof Dict ? root.out : root;
+}
+
+function isContainer(value: unknown): value is Container {
+  return Array.isArray(value) || value instanceof Set || value instanceof Dict;
+}
+
+/** A value as it is returned, checked: a Global is a reference to a callable, not a value. */
+function leaf(value: unknown): unknown {
   if (value instanceof Global) throw new UnpickleError('a bare global is not a value');
   return value;
+}
+
+function tooDeep(): UnpickleError {
+  return new UnpickleError(`containers nested more than ${MAX_DEPTH} deep`);
+}
+
+/**
+ * Opens a container's frame: lists its children (for a Dict also makes its empty result, an
+ * object when every key is a str, else a Map, so that references to it can be resolved before
+ * it is filled).
+ */
+function enter(node: Container, heights: Map<Container, number>): Frame {
+  heights.set(node, OPEN);
+  let children: readonly unknown[];
+  if (Array.isArray(node)) {
+    children = node;
+  } else if (node instanceof Set) {
+    children = Array.from(node);
+  } else {
+    let allText = true;
+    for (const key of node.entries.keys()) {
+      if (typeof key !== 'string') {
+        allText = false;
+        break;
+      }
+    }
+    if (allText) {
+      node.out = {};
+      children = Array.from(node.entries.values());
+    } else {
+      node.out = new Map();
+      const pairs: unknown[] = [];
+      for (const [key, value] of node.entries) pairs.push(key, value);
+      children = pairs;
+    }
+  }
+  return { node, children, next: 0, height: 1 };
+}
+
+/**
+ * Fills a Dict's result (an array's Dicts are replaced as they are met; a Set's members are
+ * hashable, so never a Dict, as hashable() saw to), once every child has been entered.
+ */
+function fill(node: Dict): void {
+  const out = node.out;
+  if (out instanceof Map) {
+    for (const [key, value] of node.entries) out.set(key, value instanceof Dict ? value.out : value);
+  } else if (out !== undefined) {
+    for (const [key, value] of node.entries) {
+      const item = value instanceof Dict ? value.out : value;
+      // A key that Object.prototype has ("__proto__", whose setter would change the prototype;
+      // "toString", read-only under frozen intrinsics) is defined as data; any other is plainly
+      // assigned, which is ten times faster than defineProperty for a small object.
+      if ((key as string) in Object.prototype) {
+        Object.defineProperty(out, key as string, { value: item, enumerable: true, writable: true, configurable: true });
+      } else {
+        out[key as string] = item;
+      }
+    }
+  }
 }
