@@ -117,7 +117,13 @@ function kindOf(f: Failure): Kind {
       return { key: `${f.check}|${f.errorClass}|${f.message}`, title: `valid calls fail with ${f.errorClass}: "${f.message}"`, variant: `${f.method}: ${plain}` };
     case 'wrong-result':
       if (f.writer !== undefined || f.writerFeature !== undefined) {
-        return { key: `${f.check}|followed|${f.writerFeature ?? ''}`, title: `a followed key reads back wrong after a write with ${f.writerFeature || 'plain arguments'}`, variant: f.method };
+        return {
+          key: `${f.check}|followed|${f.writerFeature ?? ''}`,
+          title: f.writerFeature
+            ? `a followed key reads back wrong after a write with ${f.writerFeature}`
+            : 'a followed key reads back wrong after plain writes (some other call changed it: see the calls that break others)',
+          variant: f.method,
+        };
       }
       return { key: `${f.check}|${f.method}|${f.message}`, title: `${f.method}() resolves a wrong result: ${f.message}`, variant: plain };
     case 'after-close':

@@ -355,6 +355,12 @@ export class FuzzRun {
   #setupFor(rec: Rec): string | undefined {
     if (rec.spec.method === 'new Client') return undefined;
     const lines = [rec.live.setup];
+    // A read of a value written raw before the run: how it was written.
+    const code = callCode(rec.spec, rec.live.name);
+    const ns = (rec.live.client.options.namespace as string | undefined) ?? '';
+    for (const h of HOSTILE_VALUES) {
+      if (code.includes(`'${h.key}'`)) lines.push(`await rawSet(port, ${str(ns + h.key)}, ${h.flags}, ${h.code}); // test/harness/raw.ts: as another client would write it`);
+    }
     if (rec.afterClose) lines.push(`await ${rec.live.name}.close();`);
     return lines.join('\n');
   }
