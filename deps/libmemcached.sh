@@ -185,6 +185,11 @@ do_build() {
     patches_text > "$src/.extracted"
   fi
   log "building static libmemcached $VERSION (Release, PIC, SASL)"
+  # A build tree configured for another source folder (a checkout or cache that was moved or
+  # copied) makes cmake refuse to configure: it is started afresh instead.
+  if [ -f "$build/CMakeCache.txt" ] && ! grep -qxF "CMAKE_HOME_DIRECTORY:INTERNAL=$src" "$build/CMakeCache.txt"; then
+    rm -rf "$build"
+  fi
   local jobs
   jobs=$(getconf _NPROCESSORS_ONLN 2> /dev/null || echo 2)
   # The environment's flags are given explicitly, not left to cmake, which reads CFLAGS and
