@@ -86,6 +86,15 @@ const INT32_MAX = 2 ** 31 - 1;
 export type BehaviorValue = number | boolean | string;
 export type Behaviors = Record<string, BehaviorValue>;
 
+/**
+ * Over UDP libmemcached refuses buffer_requests (any value) and turning noreply off, with a bare
+ * InvalidArguments from deep in the native setup; refused here first, with the reason.
+ */
+export function checkUdpBehaviors(given: Record<string, number | string>, operation: string): void {
+  if ('buffer_requests' in given) throw new RangeError(`${operation}: behavior buffer_requests cannot be set on a UDP client (libmemcached refuses it)`);
+  if (given._noreply === 0) throw new RangeError(`${operation}: behavior _noreply cannot be turned off on a UDP client: UDP requests get no reply`);
+}
+
 /** What the behaviors option resolves to: libmemcached pairs in order, and the rest. */
 export interface ResolvedBehaviors {
   /** `[memcached_behavior_t, value]`, in pylibmc's order. */
@@ -167,6 +176,15 @@ export function resolveBehaviors(behaviors: unknown, binary: boolean, operation:
       );
     }
     if (name === 'failure_limit' && number === 0) throw new RangeError('behavior failure_limit must be at least 1 (libmemcached refuses 0)');
+    if (name === 'num_replicas' && number !== 0 && binary) {
+      // libmemcached 1.1.4 replicates (binary protocol only) with quiet commands, and a
+      // replica's error reply to one of them (a delete of a missing key) arrives where no reply
+      // is expected: it becomes the answer to some later request. Refused, as _noreply is. The
+      // text protocol never replicates, so there it is only read back, as pylibmc does.
+      throw new RangeError(
+        'behavior num_replicas is not supported with the binary protocol: libmemcached 1.1.4 cannot match the replicas\' replies to requests',
+      );
+    }
     // (By name, `hash` refuses hsieh already: lookup() below knows it is not compiled in.)
     if (kind === 'ketama_hash' && number === HASHERS.hsieh) {
       throw new RangeError(`behavior ketama_hash ${String(value)} is hsieh, which this build of libmemcached does not include`);

@@ -7,7 +7,7 @@
  * any run of gets (single or multi-key) into multi-gets and pipelines runs of sets and deletes.
  */
 import { types } from 'node:util';
-import { BEHAVIORS, BEHAVIOR_NAMES, Behaviors, DISTRIBUTIONS, HASHERS, resolveBehaviors } from './behaviors';
+import { BEHAVIORS, BEHAVIOR_NAMES, Behaviors, DISTRIBUTIONS, HASHERS, checkUdpBehaviors, resolveBehaviors } from './behaviors';
 import { withFailover } from './failover';
 import { CacheMiss, ClientClosedError, DeserializationError, Failure, MemcachedError, NotFound, NotSupportedError, errorFromReturnCode } from './errors';
 import { Key, checkKey, isKey } from './keys';
@@ -318,6 +318,8 @@ export class Client {
   #behaviors: Record<string, number | string>;
   // How many native I/O threads serve this client (see the connections option).
   #ioThreads: number;
+  // The verify_keys behavior (text protocol): keys must then be printable ASCII (see checkKey).
+  #verifyKeys: boolean;
 
   constructor(servers: ServerList, given: ClientOptions = {}) {
     if (given === null || typeof given !== 'object' || Array.isArray(given)) throw new TypeError('options must be an object');
@@ -347,11 +349,14 @@ export class Client {
     };
     if (options.failover !== undefined && typeof options.failover !== 'boolean') throw new TypeError('failover must be a boolean');
     const behaviors = resolveBehaviors(options.failover ? withFailover(options.behaviors) : options.behaviors, this.binary, 'Client');
+    const udp = parsed.some((server) => server.transport === 'udp');
+    if (udp) checkUdpBehaviors(behaviors.given, 'Client');
     if (options.namespace !== undefined && behaviors.namespace !== undefined && options.namespace !== behaviors.namespace) {
       throw new RangeError('namespace given twice (as an option and among the behaviors) with different values');
     }
     const namespace = checkNamespace(options.namespace ?? behaviors.namespace, 'Client');
     this.#behaviors = behaviors.given;
+    this.#verifyKeys = !this.binary && Boolean(behaviors.given.verify_keys);
     this.#namespace = namespace ?? '';
     for (const hook of ['serialize', 'deserialize'] as const) {
       if (options[hook] !== undefined && typeof options[hook] !== 'function') throw new TypeError(`${hook} must be a function`);
@@ -380,7 +385,7 @@ export class Client {
       maxValueSize,
     };
     this.servers = Object.freeze(parsed.map(formatServer));
-    this.#udp = parsed.some((server) => server.transport === 'udp');
+    this.#udp = udp;
 
     this.#onCompleteCallback = (meta, slab, extras, records) => this.#onComplete(meta, slab, extras, records);
     try {
@@ -688,6 +693,7 @@ export class Client {
     return this.#guard('setBehaviors', () => {
       const resolved = resolveBehaviors(behaviors, this.binary, 'setBehaviors');
       if (resolved.namespace !== undefined) throw new RangeError('setBehaviors: the namespace is fixed when the client is made');
+      if (this.#udp) checkUdpBehaviors(resolved.given, 'setBehaviors');
       // (id, value) uint32 pairs: behavior values are checked to fit 31 bits. The same words go
       // to the master now and to every I/O thread through the queue.
       const words = new Uint32Array(resolved.pairs.flat());
@@ -698,6 +704,7 @@ export class Client {
         throw rc === undefined ? error : errorFromReturnCode(rc, 'setBehaviors', undefined, (error as Error).message, undefined);
       }
       Object.assign(this.#behaviors, resolved.given);
+      if ('verify_keys' in resolved.given) this.#verifyKeys = !this.binary && Boolean(resolved.given.verify_keys);
       const applied = this.#serverOp('setBehaviors', OpCode.SetBehaviors, () => 0, Buffer.from(words.buffer), () => undefined);
       if (this.#ioThreads > 1) {
         // Each server has I/O threads of its own, and a new distribution may give a key
@@ -958,16 +965,19 @@ export class Client {
     return new Promise<T>((resolve, reject) => {
       if (this.#closing) throw new ClientClosedError(operation);
       this.#checkUdp(operation, code);
-      const keyBytes = checkKey(key, operation, this.#namespace.length, this.binary);
+      const keyBytes = checkKey(key, operation, this.#namespace.length, this.binary, this.#verifyKeys);
       const done = settle(operation, key, interpret, resolve, reject);
       // The common case, without the closure #whenReady needs: nothing waits for compression.
       if (!isPromise(encoded) && this.#gate.length === 0) {
         this.#push(code, key, keyBytes, encoded?.bytes, encoded?.flags ?? 0, exptime, number, wantCas, done, reject);
         return;
       }
+      // Sent later, behind a compression: the key is captured now, as checked (a Buffer changed
+      // by the caller meanwhile would otherwise be sent as changed, unchecked).
+      const held = Buffer.isBuffer(key) ? Buffer.from(key) : key;
       this.#whenReady(
         encoded,
-        (e) => this.#push(code, key, keyBytes, e?.bytes, e?.flags ?? 0, exptime, number, wantCas, done, reject),
+        (e) => this.#push(code, held, keyBytes, e?.bytes, e?.flags ?? 0, exptime, number, wantCas, done, reject),
         reject,
       );
     });
@@ -993,10 +1003,10 @@ export class Client {
       if (this.#closing) throw new ClientClosedError(operation);
       this.#checkUdp(operation, code);
       const list = readKeys(keys, operation);
-      const prefix = readPrefix(options, operation);
+      let prefix = readPrefix(options, operation);
       const extra = this.#checkPrefix(prefix as unknown as Key | undefined, operation);
       const lengths = new Array<number>(list.length);
-      for (let i = 0; i < list.length; i++) lengths[i] = checkKey(list[i], operation, extra + this.#namespace.length, this.binary) + extra;
+      for (let i = 0; i < list.length; i++) lengths[i] = checkKey(list[i], operation, extra + this.#namespace.length, this.binary, this.#verifyKeys) + extra;
       const prepared = values ? list.map((_key, i) => values(i)) : [];
       if (list.length === 0) {
         resolve();
@@ -1021,6 +1031,11 @@ export class Client {
         submission.commit();
       };
       const anyAsync = prepared.some(isPromise);
+      if (anyAsync || this.#gate.length > 0) {
+        // Sent later, behind a compression: Buffer keys (and prefix) are captured now, as checked.
+        for (let i = 0; i < list.length; i++) if (Buffer.isBuffer(list[i])) list[i] = Buffer.from(list[i] as Buffer);
+        if (Buffer.isBuffer(prefix)) prefix = Buffer.from(prefix);
+      }
       this.#whenReady(anyAsync ? Promise.all(prepared) : (prepared as Encoded[]), submit, reject);
     });
   }
@@ -1030,7 +1045,7 @@ export class Client {
     if (!isKey(prefix)) throw new TypeError(`${operation}: keyPrefix must be a string or a Buffer`);
     if (prefix.length === 0) return 0;
     // A prefix alone must be a valid key fragment: no forbidden bytes in the text protocol.
-    return checkKey(prefix, `${operation} keyPrefix`, 0, this.binary);
+    return checkKey(prefix, `${operation} keyPrefix`, 0, this.binary, this.#verifyKeys);
   }
 
   /** Expiration and compression settings of a store call; the client's defaults fill the gaps. */

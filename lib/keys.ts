@@ -24,8 +24,10 @@ function describe(key: Key): string {
  * when it is ASCII: lib/submission.ts relies on that).
  * @param extra bytes added in front on the wire (namespace), counted in the limit
  * @param binary the binary protocol is length-prefixed and carries any byte; the text protocol does not
+ * @param verifyKeys the verify_keys behavior (text protocol): libmemcached then refuses any byte
+ *   outside printable ASCII, in a multi-get for every key of the batch: refused here instead
  */
-export function checkKey(key: unknown, operation: string, extra: number, binary: boolean): number {
+export function checkKey(key: unknown, operation: string, extra: number, binary: boolean, verifyKeys = false): number {
   let length: number;
   let forbidden = -1;
   if (typeof key === 'string') {
@@ -61,6 +63,9 @@ export function checkKey(key: unknown, operation: string, extra: number, binary:
     throw new BadKeyProvided(
       `${operation}: key ${describe(key)} contains byte 0x${forbidden.toString(16).padStart(2, '0')}, not allowed in the text protocol`,
     );
+  }
+  if (verifyKeys && !binary && (typeof key === 'string' ? length !== key.length : (key as Buffer).some((byte) => byte >= 0x80))) {
+    throw new BadKeyProvided(`${operation}: key ${describe(key)} is not printable ASCII, which verify_keys requires`);
   }
   return length;
 }

@@ -3,7 +3,7 @@
  * throws synchronously, and a value or number memcached would not honour is refused before
  * anything is sent. Each case here failed before its fix (see the comments).
  */
-import { Client } from '../lib';
+import { BadKeyProvided, Client } from '../lib';
 import { MemcachedServer, PROTOCOLS, startMemcached } from './harness/memcached';
 import { rawGet } from './harness/raw';
 
@@ -187,6 +187,62 @@ describe.each(PROTOCOLS)('%s protocol', (name, binary) => {
     buffer.fill(0);
     expect(await stored).toBe(true);
     expect(await mc.get(key)).toEqual(Buffer.alloc(size, 'a'));
+  });
+
+  // Before: libmemcached formatted the token into a buffer one byte short, and every token of
+  // 10^19 or more failed with an AllocationError.
+  test('cas with the largest token is sent (and is stale)', async () => {
+    const key = `${name}:largest-cas`;
+    expect(await mc.set(key, 'v')).toBe(true);
+    expect(await mc.cas(key, 'w', 2n ** 64n - 1n)).toBe(false);
+    expect(await mc.cas(key, 'w', 10n ** 19n)).toBe(false);
+    expect(await mc.get(key)).toBe('v');
+  });
+
+  // Before: a key checked when the call was made was sent as it was when the compression ahead
+  // of it finished: a Buffer the caller rewrote meanwhile went out unchecked (in the text
+  // protocol, a command of the caller's choosing).
+  test('a Buffer key is captured by the call, even when sent after a compression', async () => {
+    const squeezing = new Client([server.spec], { binary, minCompressLen: 1 });
+    try {
+      void squeezing.set(`${name}:ahead`, 'compressible '.repeat(10_000));
+      const key = Buffer.from(`${name}:captured-key`);
+      const multiKey = Buffer.from(`${name}:captured-multi`);
+      const stored = squeezing.set(key, 'original');
+      const multi = squeezing.setMulti(new Map([[multiKey, 'm']]));
+      key.write('\r\nset INJ 0 0 1\r\nX\r\n');
+      multiKey.write('\r\nset INJ 0 0 1\r\nX\r\n');
+      expect(await stored).toBe(true);
+      expect(await multi).toEqual([]);
+      expect(await squeezing.get(`${name}:captured-key`)).toBe('original');
+      expect(await squeezing.get(`${name}:captured-multi`)).toBe('m');
+      expect(await rawGet(server.port, 'INJ')).toBeUndefined();
+    } finally {
+      await squeezing.close();
+    }
+  });
+});
+
+describe('verify_keys (text protocol)', () => {
+  // libmemcached then refuses any key byte outside printable ASCII, and in a multi-get it
+  // refuses the whole batch. Before, a UTF-8 key the client had accepted failed every get
+  // batched with it.
+  test('a key outside printable ASCII is refused alone, before anything is sent', async () => {
+    const strict = new Client([server.spec], { behaviors: { verify_keys: 1 } });
+    try {
+      expect(await strict.set('plain', 'p')).toBe(true);
+      const bad = settled(strict.get('clé'));
+      const good = strict.get('plain');
+      expect(((await bad) as { error: Error }).error).toBeInstanceOf(BadKeyProvided);
+      expect(await good).toBe('p');
+      await expect(strict.getMulti(['plain'], { keyPrefix: 'é' })).rejects.toBeInstanceOf(BadKeyProvided);
+      await expect(strict.set(Buffer.from([0x6b, 0xff]), 'v')).rejects.toBeInstanceOf(BadKeyProvided);
+      await strict.setBehaviors({ verify_keys: 0 });
+      expect(await strict.set('clé', 'accented')).toBe(true);
+      expect(await strict.get('clé')).toBe('accented');
+    } finally {
+      await strict.close();
+    }
   });
 });
 

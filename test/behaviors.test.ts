@@ -4,7 +4,8 @@
  * of range; changed on a live client on every I/O thread.
  */
 import { Client, ConnectionError, MemcachedError, ServerDown } from '../lib';
-import { BEHAVIOR_NAMES } from '../lib/behaviors';
+import { BEHAVIORS, BEHAVIOR_NAMES, HASHERS } from '../lib/behaviors';
+import { native } from '../lib/native';
 import { MemcachedServer, startMemcached } from './harness/memcached';
 import { runPylibmc } from './harness/pylibmc';
 
@@ -83,6 +84,19 @@ describe('refused, before anything is made', () => {
     expect(() => new Client([server.spec], { binary: true, behaviors: { verify_keys: 1 } })).toThrow(/text protocol only/);
   });
 
+  // Before, accepted: libmemcached 1.1.4 then wrote replicas with quiet binary commands, and a
+  // replica's error reply (to a delete of a key it lacked) became a later request's answer.
+  test('num_replicas above 0 with the binary protocol', async () => {
+    expect(() => new Client([server.spec], { binary: true, behaviors: { num_replicas: 1 } })).toThrow(/num_replicas is not supported with the binary protocol/);
+    const mc = new Client([server.spec], { binary: true });
+    try {
+      await expect(mc.setBehaviors({ num_replicas: 2 })).rejects.toBeInstanceOf(RangeError);
+      expect((await mc.getBehaviors()).num_replicas).toBe(0);
+    } finally {
+      await mc.close();
+    }
+  });
+
   test('setBehaviors rejects the same way, and changes nothing', async () => {
     const mc = new Client([server.spec], { behaviors: { retry_timeout: 3 } });
     await expect(mc.setBehaviors({ retry_timeout: 9, bogus: 1 })).rejects.toThrow(/unknown behavior names: bogus/);
@@ -158,18 +172,34 @@ test('behaviors are set and read on a client whose server is down', async () => 
 });
 
 test('setBehaviors is all or nothing: one behavior refused leaves the configuration as it was', async () => {
-  // libmemcached refuses buffer_requests on a UDP client, after hash (applied first, in
-  // pylibmc's order) was accepted. Before, the master kept the new hash: hash() then named other
-  // servers than the I/O threads (which never got the words) used. No server is needed: hash()
-  // and setBehaviors do no I/O.
-  const mc = new Client(['udp:127.0.0.1:1', 'udp:127.0.0.1:2', 'udp:127.0.0.1:3']);
+  // The client refuses what libmemcached would (below), so the native all-or-nothing rule is
+  // checked on the addon itself: libmemcached refuses buffer_requests on a UDP handle, after
+  // hash (applied first) was accepted. Before, the master kept the new hash: hash() then named
+  // other servers than the I/O threads (which never got the words) used. No I/O is involved.
+  const servers = [1, 2, 3].map((port) => ({ transport: 'udp', host: '127.0.0.1', port, weight: 1 }));
+  const client = new native.Client({ servers, behaviors: [], connections: 1, maxValueSize: 1024 } as never, () => true);
   try {
-    const keys = Array.from({ length: 1000 }, (_, i) => `atomic:${i}`);
-    const before = await Promise.all(keys.map((k) => mc.hash(k)));
-    await expect(mc.setBehaviors({ hash: 'md5', buffer_requests: 1 })).rejects.toThrow(/BUFFER_REQUESTS/);
-    expect(await Promise.all(keys.map((k) => mc.hash(k)))).toEqual(before);
-    await mc.setBehaviors({ hash: 'md5' });
-    expect((await Promise.all(keys.map((k) => mc.hash(k)))).filter((server, i) => server !== before[i]).length).toBeGreaterThan(100);
+    const keys = Array.from({ length: 1000 }, (_, i) => Buffer.from(`atomic:${i}`));
+    const before = keys.map((k) => client.hash(k));
+    const [hash, md5, bufferRequests] = [BEHAVIORS.hash.id, HASHERS.md5, BEHAVIORS.buffer_requests.id] as number[];
+    expect(() => client.setBehaviors(new Uint32Array([hash, md5, bufferRequests, 1]))).toThrow(/BUFFER_REQUESTS/);
+    expect(keys.map((k) => client.hash(k))).toEqual(before);
+    client.setBehaviors(new Uint32Array([hash, md5]));
+    expect(keys.map((k) => client.hash(k)).filter((server, i) => server !== before[i]).length).toBeGreaterThan(100);
+  } finally {
+    client.dispose();
+  }
+});
+
+test('a UDP client refuses the behaviors libmemcached refuses over UDP, with a RangeError', async () => {
+  // Before, a bare InvalidArguments from the native setup.
+  for (const behaviors of [{ buffer_requests: 0 }, { buffer_requests: 1 }, { _noreply: 0 }] as Array<Record<string, number>>) {
+    expect(() => new Client(['udp:127.0.0.1:1'], { behaviors })).toThrow(RangeError);
+  }
+  const mc = new Client(['udp:127.0.0.1:1']);
+  try {
+    await expect(mc.setBehaviors({ hash: 'md5', buffer_requests: 0 })).rejects.toThrow(/buffer_requests cannot be set on a UDP client/);
+    expect((await mc.getBehaviors()).hash).toBe('default');
   } finally {
     await mc.close();
   }
