@@ -3,6 +3,7 @@
  * pylibmc reads them back for the same settings; refused with a clear error when unknown or out
  * of range; changed on a live client on every I/O thread.
  */
+import * as net from 'node:net';
 import { Client, ConnectionError, MemcachedError, ServerDown } from '../lib';
 import { BEHAVIORS, BEHAVIOR_NAMES, HASHERS } from '../lib/behaviors';
 import { native } from '../lib/native';
@@ -214,4 +215,52 @@ test('ketama_hash given as the number of hsieh (not compiled in) is a RangeError
   } finally {
     await mc.close();
   }
+});
+
+describe('tcp_nodelay off (Nagle, pylibmc\'s default)', () => {
+  /** Forwards to the server and records the size of every chunk the client sends. */
+  async function recordingProxy(): Promise<{ spec: string; chunks: number[]; close: () => Promise<void> }> {
+    const chunks: number[] = [];
+    const sockets = new Set<net.Socket>();
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(server.port, '127.0.0.1');
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on('error', () => undefined);
+      }
+      client.on('data', (chunk) => {
+        chunks.push(chunk.length);
+        upstream.write(chunk);
+      });
+      upstream.pipe(client);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const { port } = proxy.address() as net.AddressInfo;
+    const close = async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => proxy.close(resolve));
+    };
+    return { spec: `127.0.0.1:${port}`, chunks, close };
+  }
+
+  // libmemcached wrote a binary get's key, then its closing NOOP, as two writes: with Nagle the
+  // NOOP then waited for the server's delayed ACK (40 ms) whenever the key missed, since a miss
+  // has no reply to carry the ACK (deps/patches/0005). The fuzz test found a client slowed to
+  // seconds by it. Before: chunks [27, 24] and a wait; now one chunk.
+  test('a binary get is sent in one write', async () => {
+    const proxy = await recordingProxy();
+    const mc = new Client([proxy.spec], { binary: true, behaviors: { tcp_nodelay: false } });
+    try {
+      expect(await mc.get('nagle:missing')).toBeUndefined();
+      proxy.chunks.length = 0;
+      expect(await mc.get('nagle:missing')).toBeUndefined();
+      expect(await mc.getMulti(['nagle:a', 'nagle:b'])).toEqual({});
+      const keyed = 24 + 'nagle:missing'.length;
+      const multi = 2 * (24 + 'nagle:a'.length);
+      expect(proxy.chunks).toEqual([keyed + 24, multi + 24]);
+    } finally {
+      await mc.close();
+      await proxy.close();
+    }
+  });
 });
