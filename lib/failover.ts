@@ -29,6 +29,10 @@ const CONSISTENT = new Set(['consistent', 'consistent ketama', 'consistent ketam
 
 /** The behaviors to apply for `failover: true`, given the ones the caller set. */
 export function withFailover(behaviors: Behaviors | undefined): Behaviors {
+  // Checked here, before the spread below would turn a number or a string into {} unnoticed.
+  if (behaviors !== undefined && behaviors !== null && (typeof behaviors !== 'object' || Array.isArray(behaviors))) {
+    throw new TypeError('Client: behaviors must be an object');
+  }
   const given: Behaviors = behaviors ?? {};
   const out: Behaviors = { ...FAILOVER_BEHAVIORS, ...given };
   const distribution = given.distribution;

@@ -256,6 +256,8 @@ describe('the constructor refuses bad options with typed errors', () => {
     ['minCompressLen of the wrong type', ['127.0.0.1'], { minCompressLen: '1' }, TypeError],
     ['a host with a control byte', ['ho\nst:11211'], {}, TypeError],
     ['options that are an array', ['127.0.0.1'], [], TypeError],
+    // Before: the failover defaults were spread over the number, which became {}.
+    ['behaviors that are a number, with failover', ['127.0.0.1'], { behaviors: 5, failover: true }, TypeError],
   ])('%s', (_label, servers, options, kind) => {
     // Before: the 1,100-byte host made libmemcached refuse the server with a plain Error (rc
     // 38), and binary: 'yes' or 1 silently made a text client.
