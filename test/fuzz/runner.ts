@@ -9,7 +9,7 @@ import { isDeepStrictEqual, types } from 'node:util';
 import { Client, ClientOptions, DeserializationError, ServerList } from '../../lib';
 import { MemcachedServer, freePort, startMemcached } from '../harness/memcached';
 import { rawGet, rawSet } from '../harness/raw';
-import { Arg, HOSTILE_VALUES, Injection, Mode, arg, genClientOptions, genServers, genValue, lit, object, str, worst } from './args';
+import { Arg, HOSTILE_VALUES, Injection, Mode, arg, genClientOptions, genServers, genValue, lit, object, str, timeProtocol, worst } from './args';
 import { CallSpec, ClientCtx, TrackedModel, callCode, finish, genCall, invoke, show } from './calls';
 import { allowedForValid, className, describe, isClosedError, isTyped, messageOf, shapeComplaint } from './checks';
 import { deepDict, deepList, manyAppends } from './hostile';
@@ -242,6 +242,7 @@ export class FuzzRun {
   async run(): Promise<RunSummary> {
     const start = Date.now();
     const { binary } = this.#cfg;
+    timeProtocol.binary = binary;
     // -I 4m: values of 1 to 6 MB are both stored and refused. -m 1024: the few stored ones
     // never evict the small followed keys.
     this.#server = await startMemcached({ args: ['-m', '1024', '-I', '4m'] });
@@ -868,7 +869,7 @@ export class FuzzRun {
     const phase = 'main';
     const badServers = mode === 'invalid' && r.chance(0.4);
     const servers = genServers(r, { binary: this.#cfg.binary, main: this.#server.spec, flush: this.#flushServer.spec, dead: this.#dead }, badServers ? 'invalid' : mode === 'invalid' ? 'valid' : mode);
-    const options = genClientOptions(r, this.#cfg.binary, mode === 'invalid' && badServers ? 'valid' : mode);
+    const options = genClientOptions(r, this.#cfg.binary, mode === 'invalid' && badServers ? 'valid' : mode, servers.udp);
     const spec = finish('new Client', [servers.arg, options.arg]);
     const code = `new Client(${servers.arg.code}, ${options.arg.code})`;
     const holder: Live = { client: this.#main.client, name: 'c', setup: '', strict: false, closing: false, ctx: this.#main.ctx, lastOkBatch: -1 };
