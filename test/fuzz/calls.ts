@@ -27,6 +27,7 @@ import {
   genStatsGroup,
   genStoreOptions,
   genTime,
+  timeProtocol,
   genValue,
   lit,
   object,
@@ -199,6 +200,8 @@ const NO_ARGS = new Set<Method>(['disconnectAll', 'getBehaviors']);
 
 /** A call of a random method on a client described by `c`. */
 export function genCall(r: Rng, c: ClientCtx, mode: Mode): CallSpec {
+  // Which expiration times are valid depends on the protocol of the client called.
+  timeProtocol.binary = c.binary;
   let method = r.weighted(WEIGHTS);
   while (mode === 'invalid' && NO_ARGS.has(method)) method = r.weighted(WEIGHTS);
   switch (method) {
