@@ -58,6 +58,9 @@ const CONFIGS: Config[] = [
     spread: hash === 'crc' ? CRC_WHEN_MADE_WEIGHTED : undefined,
   })),
   { label: 'ketama, ketama_hash fnv1a_32', behaviors: { ketama: true, ketama_hash: 'fnv1a_32' } },
+  // Hashing "with the prefix key" and no namespace: libmemcached copied from the namespace's
+  // NULL string (undefined behaviour the sanitizer build reports; deps/patches/0006).
+  { label: 'ketama, _hash_with_prefix_key', behaviors: { ketama: true, _hash_with_prefix_key: 1 } },
   { label: 'ketama_weighted', behaviors: { ketama_weighted: true } },
   // ketama_weighted sets the md5 hash after hash (pylibmc's order), so crc is not used here.
   { label: 'ketama_weighted, hash crc', behaviors: { ketama_weighted: true, hash: 'crc' } },
