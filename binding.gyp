@@ -6,6 +6,7 @@
       'src/addon.cc',
       'src/client.cc',
       'src/completions.cc',
+      'src/constants.cc',
       'src/config.cc',
       'src/engine.cc',
       'src/io_thread.cc',

@@ -103,7 +103,18 @@ export interface NativeClient {
   ioThreads(): number;
 }
 
+/** libmemcached's enumerators by name, numbered as the addon was compiled (src/constants.cc). */
+export interface NativeConstants {
+  returnCodes: Readonly<Record<string, number>>;
+  /** The return codes that are answers, not failures (IsSoftResult in src/operation.cc). */
+  softReturnCodes: readonly number[];
+  behaviors: Readonly<Record<string, number>>;
+  hashes: Readonly<Record<string, number>>;
+  distributions: Readonly<Record<string, number>>;
+}
+
 export interface NativeModule {
+  constants: NativeConstants;
   /** With `source`, the configuration handle is a copy of source's (placement included), not built from `config`. */
   Client: new (config: NativeConfig, onComplete: OnComplete, source?: NativeClient) => NativeClient;
   /** The libmemcached version linked in (memcached_lib_version()). */

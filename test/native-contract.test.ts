@@ -1,11 +1,14 @@
 /**
  * The two sides of the native boundary describe the same numbers twice (C++ and TypeScript
  * cannot share a header): this keeps them in step. A mismatch would route operations to the
- * wrong libmemcached call or misread completions, so it fails here first.
+ * wrong libmemcached call or misread completions, so it fails here first. libmemcached's own
+ * numbers are not described twice: the addon exports them (src/constants.cc), checked here
+ * against the headers it was compiled with.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { RETURN_CODE_NAMES, isSoft } from '../lib/constants';
 import * as native from '../lib/native';
 
 const src = (file: string) => fs.readFileSync(path.join(__dirname, '..', file), 'utf8');
@@ -86,4 +89,49 @@ test('the addon refuses a malformed batch instead of running it', () => {
     'submit: malformed multi-key operation',
     'submit: malformed multi-key operation',
   ]);
+});
+
+/** The enumerators of `enum <name> { ... }` in a C header, with their values (aliases of another left out). */
+function cEnum(text: string, name: string): Record<string, number> {
+  const body = new RegExp(`enum ${name}\\s*\\{([^}]*)\\}`).exec(text.replace(/\/\*[\s\S]*?\*\/|\/\/[^\n]*/g, ''))?.[1];
+  if (body === undefined) throw new Error(`enum ${name} not found`);
+  const out: Record<string, number> = {};
+  let next = 0;
+  for (const entry of body.split(',').map((e) => e.trim()).filter(Boolean)) {
+    const [enumerator, given] = entry.split('=').map((part) => part.trim());
+    if (given !== undefined && !/^\d+$/.test(given)) continue; // `A = B`: B's second name
+    const value = given === undefined ? next : Number(given);
+    out[enumerator] = value;
+    next = value + 1;
+  }
+  return out;
+}
+
+describe('libmemcached constants come from the headers the addon was compiled with', () => {
+  // The bundled build's headers (a system build's are the distribution's).
+  const include = native.native.linkage === 'static' ? path.join(__dirname, '..', 'deps', '.cache', 'install', 'include') : '/usr/include';
+  const header = (file: string) => fs.readFileSync(path.join(include, 'libmemcached-1.0', 'types', file), 'utf8');
+  /** Every enumerator but the count at the end. */
+  const named = (all: Record<string, number>, last: string) => Object.fromEntries(Object.entries(all).filter(([name]) => name !== last));
+
+  test.each([
+    ['returnCodes', 'return.h', 'memcached_return_t', 'MEMCACHED_MAXIMUM_RETURN'],
+    ['behaviors', 'behavior.h', 'memcached_behavior_t', 'MEMCACHED_BEHAVIOR_MAX'],
+    ['hashes', 'hash.h', 'memcached_hash_t', 'MEMCACHED_HASH_MAX'],
+    ['distributions', 'server_distribution.h', 'memcached_server_distribution_t', 'MEMCACHED_DISTRIBUTION_CONSISTENT_MAX'],
+  ] as const)('%s: every enumerator of %s, by name', (table, file, name, last) => {
+    const expected = named(cEnum(header(file), name), last);
+    expect(Object.keys(expected).length).toBeGreaterThan(6);
+    expect(native.native.constants[table]).toEqual(expected);
+  });
+
+  test('return code names by value, and which ones are answers rather than failures', () => {
+    const codes = native.native.constants.returnCodes;
+    expect(RETURN_CODE_NAMES.map((name, value) => codes[name] === value)).not.toContain(false);
+    const soft = RETURN_CODE_NAMES.filter((_, rc) => isSoft(rc));
+    expect(soft.sort()).toEqual(
+      ['MEMCACHED_BUFFERED', 'MEMCACHED_DATA_EXISTS', 'MEMCACHED_DELETED', 'MEMCACHED_END', 'MEMCACHED_NOTFOUND', 'MEMCACHED_NOTSTORED', 'MEMCACHED_STORED', 'MEMCACHED_SUCCESS'],
+    );
+    expect(soft.map((n) => codes[n]).sort((a, b) => a - b)).toEqual([...native.native.constants.softReturnCodes].sort((a, b) => a - b));
+  });
 });
