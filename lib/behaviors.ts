@@ -8,6 +8,8 @@
  * in seconds.
  */
 
+import { behaviorId, distributionId, hashId } from './constants';
+
 // Integers (booleans count as 0 and 1), or names from a table for the symbolic ones.
 type Kind = 'integer' | 'hash' | 'ketama_hash' | 'distribution' | 'pickle_protocol';
 
@@ -19,69 +21,71 @@ interface Behavior {
 
 /** In pylibmc's table order, which is the order of application. */
 export const BEHAVIORS: Readonly<Record<string, Behavior>> = Object.freeze({
-  no_block: { id: 0, kind: 'integer' },
-  tcp_nodelay: { id: 1, kind: 'integer' },
-  tcp_keepalive: { id: 32, kind: 'integer' },
-  hash: { id: 2, kind: 'hash' },
-  ketama_hash: { id: 17, kind: 'ketama_hash' },
-  ketama: { id: 3, kind: 'integer' },
-  ketama_weighted: { id: 16, kind: 'integer' },
-  distribution: { id: 9, kind: 'distribution' },
-  cas: { id: 7, kind: 'integer' },
-  buffer_requests: { id: 10, kind: 'integer' },
-  verify_keys: { id: 13, kind: 'integer' },
-  connect_timeout: { id: 14, kind: 'integer' },
-  send_timeout: { id: 19, kind: 'integer' },
-  receive_timeout: { id: 20, kind: 'integer' },
-  num_replicas: { id: 29, kind: 'integer' },
-  auto_eject: { id: 28, kind: 'integer' },
-  retry_timeout: { id: 15, kind: 'integer' },
-  remove_failed: { id: 35, kind: 'integer' },
-  failure_limit: { id: 21, kind: 'integer' },
-  _io_msg_watermark: { id: 22, kind: 'integer' },
-  _io_bytes_watermark: { id: 23, kind: 'integer' },
-  _io_key_prefetch: { id: 24, kind: 'integer' },
-  _hash_with_prefix_key: { id: 25, kind: 'integer' },
-  _noreply: { id: 26, kind: 'integer' },
-  _sort_hosts: { id: 12, kind: 'integer' },
-  _poll_timeout: { id: 8, kind: 'integer' },
-  _socket_send_size: { id: 4, kind: 'integer' },
-  _socket_recv_size: { id: 5, kind: 'integer' },
-  dead_timeout: { id: 36, kind: 'integer' },
+  no_block: { id: behaviorId('MEMCACHED_BEHAVIOR_NO_BLOCK'), kind: 'integer' },
+  tcp_nodelay: { id: behaviorId('MEMCACHED_BEHAVIOR_TCP_NODELAY'), kind: 'integer' },
+  tcp_keepalive: { id: behaviorId('MEMCACHED_BEHAVIOR_TCP_KEEPALIVE'), kind: 'integer' },
+  hash: { id: behaviorId('MEMCACHED_BEHAVIOR_HASH'), kind: 'hash' },
+  ketama_hash: { id: behaviorId('MEMCACHED_BEHAVIOR_KETAMA_HASH'), kind: 'ketama_hash' },
+  ketama: { id: behaviorId('MEMCACHED_BEHAVIOR_KETAMA'), kind: 'integer' },
+  ketama_weighted: { id: behaviorId('MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED'), kind: 'integer' },
+  distribution: { id: behaviorId('MEMCACHED_BEHAVIOR_DISTRIBUTION'), kind: 'distribution' },
+  cas: { id: behaviorId('MEMCACHED_BEHAVIOR_SUPPORT_CAS'), kind: 'integer' },
+  buffer_requests: { id: behaviorId('MEMCACHED_BEHAVIOR_BUFFER_REQUESTS'), kind: 'integer' },
+  verify_keys: { id: behaviorId('MEMCACHED_BEHAVIOR_VERIFY_KEY'), kind: 'integer' },
+  connect_timeout: { id: behaviorId('MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT'), kind: 'integer' },
+  send_timeout: { id: behaviorId('MEMCACHED_BEHAVIOR_SND_TIMEOUT'), kind: 'integer' },
+  receive_timeout: { id: behaviorId('MEMCACHED_BEHAVIOR_RCV_TIMEOUT'), kind: 'integer' },
+  num_replicas: { id: behaviorId('MEMCACHED_BEHAVIOR_NUMBER_OF_REPLICAS'), kind: 'integer' },
+  auto_eject: { id: behaviorId('MEMCACHED_BEHAVIOR_AUTO_EJECT_HOSTS'), kind: 'integer' },
+  retry_timeout: { id: behaviorId('MEMCACHED_BEHAVIOR_RETRY_TIMEOUT'), kind: 'integer' },
+  remove_failed: { id: behaviorId('MEMCACHED_BEHAVIOR_REMOVE_FAILED_SERVERS'), kind: 'integer' },
+  failure_limit: { id: behaviorId('MEMCACHED_BEHAVIOR_SERVER_FAILURE_LIMIT'), kind: 'integer' },
+  _io_msg_watermark: { id: behaviorId('MEMCACHED_BEHAVIOR_IO_MSG_WATERMARK'), kind: 'integer' },
+  _io_bytes_watermark: { id: behaviorId('MEMCACHED_BEHAVIOR_IO_BYTES_WATERMARK'), kind: 'integer' },
+  _io_key_prefetch: { id: behaviorId('MEMCACHED_BEHAVIOR_IO_KEY_PREFETCH'), kind: 'integer' },
+  _hash_with_prefix_key: { id: behaviorId('MEMCACHED_BEHAVIOR_HASH_WITH_PREFIX_KEY'), kind: 'integer' },
+  _noreply: { id: behaviorId('MEMCACHED_BEHAVIOR_NOREPLY'), kind: 'integer' },
+  _sort_hosts: { id: behaviorId('MEMCACHED_BEHAVIOR_SORT_HOSTS'), kind: 'integer' },
+  _poll_timeout: { id: behaviorId('MEMCACHED_BEHAVIOR_POLL_TIMEOUT'), kind: 'integer' },
+  _socket_send_size: { id: behaviorId('MEMCACHED_BEHAVIOR_SOCKET_SEND_SIZE'), kind: 'integer' },
+  _socket_recv_size: { id: behaviorId('MEMCACHED_BEHAVIOR_SOCKET_RECV_SIZE'), kind: 'integer' },
+  dead_timeout: { id: behaviorId('MEMCACHED_BEHAVIOR_DEAD_TIMEOUT'), kind: 'integer' },
   pickle_protocol: { id: undefined, kind: 'pickle_protocol' },
 });
 
 export const BEHAVIOR_NAMES = Object.keys(BEHAVIORS);
 
-/** pylibmc's `hashers`: libmemcached's memcached_hash_t values. */
+/** pylibmc's `hashers`: its names for libmemcached's memcached_hash_t values. */
 export const HASHERS: Readonly<Record<string, number>> = Object.freeze({
-  default: 0,
-  md5: 1,
-  crc: 2,
-  fnv1_64: 3,
-  fnv1a_64: 4,
-  fnv1_32: 5,
-  fnv1a_32: 6,
-  hsieh: 7,
-  murmur: 8,
-  jenkins: 9,
+  default: hashId('MEMCACHED_HASH_DEFAULT'),
+  md5: hashId('MEMCACHED_HASH_MD5'),
+  crc: hashId('MEMCACHED_HASH_CRC'),
+  fnv1_64: hashId('MEMCACHED_HASH_FNV1_64'),
+  fnv1a_64: hashId('MEMCACHED_HASH_FNV1A_64'),
+  fnv1_32: hashId('MEMCACHED_HASH_FNV1_32'),
+  fnv1a_32: hashId('MEMCACHED_HASH_FNV1A_32'),
+  hsieh: hashId('MEMCACHED_HASH_HSIEH'),
+  murmur: hashId('MEMCACHED_HASH_MURMUR'),
+  jenkins: hashId('MEMCACHED_HASH_JENKINS'),
 });
 
-/** pylibmc's `distributions`: memcached_server_distribution_t values. */
+/** pylibmc's `distributions`: its names for memcached_server_distribution_t values. */
 export const DISTRIBUTIONS: Readonly<Record<string, number>> = Object.freeze({
-  modula: 0,
-  consistent: 1,
-  'consistent ketama': 2,
-  random: 3,
-  'consistent ketama spy': 4,
-  'consistent weighted': 5,
-  'virtual bucket': 6,
+  modula: distributionId('MEMCACHED_DISTRIBUTION_MODULA'),
+  consistent: distributionId('MEMCACHED_DISTRIBUTION_CONSISTENT'),
+  'consistent ketama': distributionId('MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA'),
+  random: distributionId('MEMCACHED_DISTRIBUTION_RANDOM'),
+  'consistent ketama spy': distributionId('MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA_SPY'),
+  'consistent weighted': distributionId('MEMCACHED_DISTRIBUTION_CONSISTENT_WEIGHTED'),
+  'virtual bucket': distributionId('MEMCACHED_DISTRIBUTION_VIRTUAL_BUCKET'),
 });
 
 /** Hashes this build of libmemcached leaves out (HSIEH needs a configure flag we do not set). */
 const NOT_COMPILED = new Set(['hsieh']);
 
 const INT32_MAX = 2 ** 31 - 1;
+/** The highest hash id pylibmc names (a ketama_hash given as a number is one of them). */
+const LAST_HASHER = Math.max(...Object.values(HASHERS));
 
 export type BehaviorValue = number | boolean | string;
 export type Behaviors = Record<string, BehaviorValue>;
@@ -160,7 +164,7 @@ export function resolveBehaviors(behaviors: unknown, binary: boolean, operation:
         ? lookup(HASHERS, value, name, 'hash')
         : kind === 'distribution'
           ? lookup(DISTRIBUTIONS, value, name, 'distribution')
-          : integer(value, name, 0, kind === 'ketama_hash' ? 9 : INT32_MAX);
+          : integer(value, name, 0, kind === 'ketama_hash' ? LAST_HASHER : INT32_MAX);
     // Read back as pylibmc does: hash and distribution by name, everything else as a number.
     resolved.given[name] = kind === 'hash' || kind === 'distribution' ? (value as string) : number;
     if (name === '_noreply' && number !== 0) {

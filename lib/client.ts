@@ -8,6 +8,7 @@
  */
 import { types } from 'node:util';
 import { BEHAVIORS, BEHAVIOR_NAMES, Behaviors, DISTRIBUTIONS, HASHERS, checkUdpBehaviors, resolveBehaviors } from './behaviors';
+import { behaviorId, isSoft, returnCode } from './constants';
 import { withFailover } from './failover';
 import { CacheMiss, ClientClosedError, DeserializationError, Failure, MemcachedError, NotFound, NotSupportedError, errorFromReturnCode } from './errors';
 import { Key, checkKey, isKey } from './keys';
@@ -93,31 +94,12 @@ export type CasOptions = StoreOptions;
 
 export type ServerStats = [server: string, stats: Record<string, string>];
 
-/** libmemcached return codes the client interprets itself. */
-const enum RC {
-  SUCCESS = 0,
-  DATA_EXISTS = 12,
-  NOTSTORED = 14,
-  STORED = 15,
-  NOTFOUND = 16,
-  END = 21,
-  DELETED = 22,
-  BUFFERED = 32,
-}
-
-/** Return codes that are answers, not failures; mirrors IsSoftResult in src/operation.cc. */
-function isSoft(rc: number): boolean {
-  return (
-    rc === RC.SUCCESS ||
-    rc === RC.DATA_EXISTS ||
-    rc === RC.NOTSTORED ||
-    rc === RC.STORED ||
-    rc === RC.NOTFOUND ||
-    rc === RC.END ||
-    rc === RC.DELETED ||
-    rc === RC.BUFFERED
-  );
-}
+/** libmemcached return codes the client interprets itself (numbers from the addon). */
+const RC = Object.freeze({
+  SUCCESS: returnCode('MEMCACHED_SUCCESS'),
+  STORED: returnCode('MEMCACHED_STORED'),
+  NOTFOUND: returnCode('MEMCACHED_NOTFOUND'),
+});
 
 /**
  * A value read: its bytes, or, for plain text under the default deserializer, the string it
@@ -370,12 +352,12 @@ export class Client {
     const config: NativeConfig = {
       servers: parsed,
       behaviors: [
-        [18 /* BINARY_PROTOCOL */, this.binary ? 1 : 0],
-        [1 /* TCP_NODELAY */, 1],
+        [behaviorId('MEMCACHED_BEHAVIOR_BINARY_PROTOCOL'), this.binary ? 1 : 0],
+        [behaviorId('MEMCACHED_BEHAVIOR_TCP_NODELAY'), 1],
         // libmemcached waits 5 s per operation on a server that stops answering and 4 s per
-        // connection attempt; a cache should give up sooner.
-        [8 /* POLL_TIMEOUT, ms */, 1000],
-        [14 /* CONNECT_TIMEOUT, ms */, 1000],
+        // connection attempt; a cache should give up sooner (both in ms).
+        [behaviorId('MEMCACHED_BEHAVIOR_POLL_TIMEOUT'), 1000],
+        [behaviorId('MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT'), 1000],
         ...behaviors.pairs,
       ],
       username: sasl ? options.username : undefined,

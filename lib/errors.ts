@@ -4,60 +4,13 @@
  * constant's name (`code`) and, where known, the server involved.
  */
 
-/** libmemcached's `memcached_return_t` names, indexed by value (libmemcached 1.1.4). */
-export const RETURN_CODES = [
-  'MEMCACHED_SUCCESS',
-  'MEMCACHED_FAILURE',
-  'MEMCACHED_HOST_LOOKUP_FAILURE',
-  'MEMCACHED_CONNECTION_FAILURE',
-  'MEMCACHED_CONNECTION_BIND_FAILURE',
-  'MEMCACHED_WRITE_FAILURE',
-  'MEMCACHED_READ_FAILURE',
-  'MEMCACHED_UNKNOWN_READ_FAILURE',
-  'MEMCACHED_PROTOCOL_ERROR',
-  'MEMCACHED_CLIENT_ERROR',
-  'MEMCACHED_SERVER_ERROR',
-  'MEMCACHED_ERROR',
-  'MEMCACHED_DATA_EXISTS',
-  'MEMCACHED_DATA_DOES_NOT_EXIST',
-  'MEMCACHED_NOTSTORED',
-  'MEMCACHED_STORED',
-  'MEMCACHED_NOTFOUND',
-  'MEMCACHED_MEMORY_ALLOCATION_FAILURE',
-  'MEMCACHED_PARTIAL_READ',
-  'MEMCACHED_SOME_ERRORS',
-  'MEMCACHED_NO_SERVERS',
-  'MEMCACHED_END',
-  'MEMCACHED_DELETED',
-  'MEMCACHED_VALUE',
-  'MEMCACHED_STAT',
-  'MEMCACHED_ITEM',
-  'MEMCACHED_ERRNO',
-  'MEMCACHED_FAIL_UNIX_SOCKET',
-  'MEMCACHED_NOT_SUPPORTED',
-  'MEMCACHED_NO_KEY_PROVIDED',
-  'MEMCACHED_FETCH_NOTFINISHED',
-  'MEMCACHED_TIMEOUT',
-  'MEMCACHED_BUFFERED',
-  'MEMCACHED_BAD_KEY_PROVIDED',
-  'MEMCACHED_INVALID_HOST_PROTOCOL',
-  'MEMCACHED_SERVER_MARKED_DEAD',
-  'MEMCACHED_UNKNOWN_STAT_KEY',
-  'MEMCACHED_E2BIG',
-  'MEMCACHED_INVALID_ARGUMENTS',
-  'MEMCACHED_KEY_TOO_BIG',
-  'MEMCACHED_AUTH_PROBLEM',
-  'MEMCACHED_AUTH_FAILURE',
-  'MEMCACHED_AUTH_CONTINUE',
-  'MEMCACHED_PARSE_ERROR',
-  'MEMCACHED_PARSE_USER_ERROR',
-  'MEMCACHED_DEPRECATED',
-  'MEMCACHED_IN_PROGRESS',
-  'MEMCACHED_SERVER_TEMPORARILY_DISABLED',
-  'MEMCACHED_SERVER_MEMORY_ALLOCATION_FAILURE',
-] as const;
+import { RETURN_CODE_NAMES, returnCode } from './constants';
 
-export type ReturnCodeName = (typeof RETURN_CODES)[number];
+/** libmemcached's `memcached_return_t` names, indexed by value, as the addon was compiled. */
+export const RETURN_CODES: readonly string[] = RETURN_CODE_NAMES;
+
+/** The name of a `memcached_return_t` constant, such as `'MEMCACHED_NOTFOUND'`. */
+export type ReturnCodeName = string;
 
 export interface MemcachedErrorDetails {
   /** libmemcached's return code; absent for errors raised before any I/O. */
@@ -88,38 +41,38 @@ export class MemcachedError extends Error {
 }
 
 // One class per return code, so that `instanceof`, `err.name` and types read like pylibmc's.
-export class Failure extends MemcachedError { static override readonly retcode: number = 1; }
-export class HostLookupError extends MemcachedError { static override readonly retcode: number = 2; }
-export class ConnectionError extends MemcachedError { static override readonly retcode: number = 3; }
-export class ConnectionBindError extends MemcachedError { static override readonly retcode: number = 4; }
-export class WriteError extends MemcachedError { static override readonly retcode: number = 5; }
-export class ReadError extends MemcachedError { static override readonly retcode: number = 6; }
-export class UnknownReadFailure extends MemcachedError { static override readonly retcode: number = 7; }
-export class ProtocolError extends MemcachedError { static override readonly retcode: number = 8; }
-export class ClientError extends MemcachedError { static override readonly retcode: number = 9; }
-export class ServerError extends MemcachedError { static override readonly retcode: number = 10; }
-/** rc 11 is the server's `ERROR` reply; pylibmc keeps libmemcached's old name for it. */
-export class SocketCreateError extends MemcachedError { static override readonly retcode: number = 11; }
-export class DataExists extends MemcachedError { static override readonly retcode: number = 12; }
-export class DataDoesNotExist extends MemcachedError { static override readonly retcode: number = 13; }
-export class NotFound extends MemcachedError { static override readonly retcode: number = 16; }
-export class AllocationError extends MemcachedError { static override readonly retcode: number = 17; }
-export class SomeErrors extends MemcachedError { static override readonly retcode: number = 19; }
-export class NoServers extends MemcachedError { static override readonly retcode: number = 20; }
-export class UnixSocketError extends MemcachedError { static override readonly retcode: number = 27; }
-export class NotSupportedError extends MemcachedError { static override readonly retcode: number = 28; }
-export class FetchNotFinished extends MemcachedError { static override readonly retcode: number = 30; }
-/** Not in pylibmc (which raises its base Error for rc 31). */
-export class TimeoutError extends MemcachedError { static override readonly retcode: number = 31; }
-export class BadKeyProvided extends MemcachedError { static override readonly retcode: number = 33; }
-export class InvalidHostProtocolError extends MemcachedError { static override readonly retcode: number = 34; }
-export class ServerDead extends MemcachedError { static override readonly retcode: number = 35; }
-export class UnknownStatKey extends MemcachedError { static override readonly retcode: number = 36; }
-export class TooBig extends MemcachedError { static override readonly retcode: number = 37; }
-export class InvalidArguments extends MemcachedError { static override readonly retcode: number = 38; }
-/** Not in pylibmc (which raises its base Error for rc 41). */
-export class AuthFailure extends MemcachedError { static override readonly retcode: number = 41; }
-export class ServerDown extends MemcachedError { static override readonly retcode: number = 47; }
+export class Failure extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_FAILURE'); }
+export class HostLookupError extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_HOST_LOOKUP_FAILURE'); }
+export class ConnectionError extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_CONNECTION_FAILURE'); }
+export class ConnectionBindError extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_CONNECTION_BIND_FAILURE'); }
+export class WriteError extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_WRITE_FAILURE'); }
+export class ReadError extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_READ_FAILURE'); }
+export class UnknownReadFailure extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_UNKNOWN_READ_FAILURE'); }
+export class ProtocolError extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_PROTOCOL_ERROR'); }
+export class ClientError extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_CLIENT_ERROR'); }
+export class ServerError extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_SERVER_ERROR'); }
+/** MEMCACHED_ERROR is the server's `ERROR` reply; pylibmc keeps libmemcached's old name for it. */
+export class SocketCreateError extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_ERROR'); }
+export class DataExists extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_DATA_EXISTS'); }
+export class DataDoesNotExist extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_DATA_DOES_NOT_EXIST'); }
+export class NotFound extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_NOTFOUND'); }
+export class AllocationError extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_MEMORY_ALLOCATION_FAILURE'); }
+export class SomeErrors extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_SOME_ERRORS'); }
+export class NoServers extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_NO_SERVERS'); }
+export class UnixSocketError extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_FAIL_UNIX_SOCKET'); }
+export class NotSupportedError extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_NOT_SUPPORTED'); }
+export class FetchNotFinished extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_FETCH_NOTFINISHED'); }
+/** Not in pylibmc (which raises its base Error for MEMCACHED_TIMEOUT). */
+export class TimeoutError extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_TIMEOUT'); }
+export class BadKeyProvided extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_BAD_KEY_PROVIDED'); }
+export class InvalidHostProtocolError extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_INVALID_HOST_PROTOCOL'); }
+export class ServerDead extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_SERVER_MARKED_DEAD'); }
+export class UnknownStatKey extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_UNKNOWN_STAT_KEY'); }
+export class TooBig extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_E2BIG'); }
+export class InvalidArguments extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_INVALID_ARGUMENTS'); }
+/** Not in pylibmc (which raises its base Error for MEMCACHED_AUTH_FAILURE). */
+export class AuthFailure extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_AUTH_FAILURE'); }
+export class ServerDown extends MemcachedError { static override readonly retcode: number = returnCode('MEMCACHED_SERVER_TEMPORARILY_DISABLED'); }
 
 const BY_RC = new Map<number, typeof MemcachedError>(
   [
@@ -157,8 +110,8 @@ const BY_RC = new Map<number, typeof MemcachedError>(
 
 // MEMCACHED_ERRNO: an operating-system error that libmemcached passes on as it is. Every one it
 // can meet comes from a socket call (connect, send, recv, poll), so it is a ConnectionError
-// (with rc 26 and its own code), not an untyped error.
-BY_RC.set(26, ConnectionError);
+// (with MEMCACHED_ERRNO as its rc and code), not an untyped error.
+BY_RC.set(returnCode('MEMCACHED_ERRNO'), ConnectionError);
 
 /** Raise it from a deserializer to make a read behave as a miss (pylibmc's CacheMiss). */
 export class CacheMiss extends Error {
