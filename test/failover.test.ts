@@ -167,10 +167,11 @@ test.each([1, 3])('a killed server, %i connection(s): bounded failures, its keys
   );
 
   expect(failures(before)).toEqual([]);
-  // The crash is noticed, and costs few operations: those in flight to it when it died, then
-  // one to find it refused (the one that ejects it is retried on the new ring); one again at
-  // each retry after dead_timeout while it stays dead.
-  expect(failures(dead).length).toBeGreaterThan(0);
+  // The crash costs few operations: those in flight to it when it died, then one to find it
+  // refused, one again at each retry after dead_timeout while it stays dead. It may cost none:
+  // the operation that ejects it is retried on the new ring, and a run in which only such
+  // operations met the dead server fails nothing (seen in CI with 1 connection). That the
+  // crash was noticed at all shows below: its keys were served while it was dead.
   expect(failures(dead).length).toBeLessThanOrEqual(WORKERS + 4 * connections);
   expect(failures(returning).length).toBeLessThanOrEqual(WORKERS + 2 * connections);
   // Its keys moved: while it was dead, nearly every operation on them succeeded.
