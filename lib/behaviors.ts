@@ -90,15 +90,6 @@ const LAST_HASHER = Math.max(...Object.values(HASHERS));
 export type BehaviorValue = number | boolean | string;
 export type Behaviors = Record<string, BehaviorValue>;
 
-/**
- * Over UDP libmemcached refuses buffer_requests (any value) and turning noreply off, with a bare
- * InvalidArguments from deep in the native setup; refused here first, with the reason.
- */
-export function checkUdpBehaviors(given: Record<string, number | string>, operation: string): void {
-  if ('buffer_requests' in given) throw new RangeError(`${operation}: behavior buffer_requests cannot be set on a UDP client (libmemcached refuses it)`);
-  if (given._noreply === 0) throw new RangeError(`${operation}: behavior _noreply cannot be turned off on a UDP client: UDP requests get no reply`);
-}
-
 /** What the behaviors option resolves to: libmemcached pairs in order, and the rest. */
 export interface ResolvedBehaviors {
   /** `[memcached_behavior_t, value]`, in pylibmc's order. */
@@ -127,9 +118,11 @@ function integer(value: unknown, name: string, min: number, max: number): number
 
 /**
  * Checks every name and value (unknown ones are errors, as in pylibmc) and puts them in
- * pylibmc's order. `binary` says which protocol the client speaks.
+ * pylibmc's order. `binary` says which protocol the client speaks, `udp` whether it is a UDP
+ * client: over UDP libmemcached refuses buffer_requests (any value) and turning noreply off,
+ * with a bare InvalidArguments from deep in the native setup, so they are refused here first.
  */
-export function resolveBehaviors(behaviors: unknown, binary: boolean, operation: string): ResolvedBehaviors {
+export function resolveBehaviors(behaviors: unknown, binary: boolean, operation: string, udp = false): ResolvedBehaviors {
   const resolved: ResolvedBehaviors = { pairs: [], given: {} };
   if (behaviors === undefined || behaviors === null) return resolved;
   if (typeof behaviors !== 'object' || Array.isArray(behaviors)) throw new TypeError(`${operation}: behaviors must be an object`);
@@ -194,6 +187,12 @@ export function resolveBehaviors(behaviors: unknown, binary: boolean, operation:
       throw new RangeError(`behavior ketama_hash ${String(value)} is hsieh, which this build of libmemcached does not include`);
     }
     resolved.pairs.push([id as number, number]);
+  }
+  if (udp && 'buffer_requests' in resolved.given) {
+    throw new RangeError(`${operation}: behavior buffer_requests cannot be set on a UDP client (libmemcached refuses it)`);
+  }
+  if (udp && resolved.given._noreply === 0) {
+    throw new RangeError(`${operation}: behavior _noreply cannot be turned off on a UDP client: UDP requests get no reply`);
   }
   return resolved;
 }

@@ -7,7 +7,7 @@
  * any run of gets (single or multi-key) into multi-gets and pipelines runs of sets and deletes.
  */
 import { types } from 'node:util';
-import { BEHAVIORS, BEHAVIOR_NAMES, Behaviors, DISTRIBUTIONS, HASHERS, checkUdpBehaviors, resolveBehaviors } from './behaviors';
+import { BEHAVIORS, BEHAVIOR_NAMES, Behaviors, DISTRIBUTIONS, HASHERS, resolveBehaviors } from './behaviors';
 import { behaviorId, isSoft, returnCode } from './constants';
 import { withFailover } from './failover';
 import { CacheMiss, ClientClosedError, DeserializationError, Failure, MemcachedError, NotFound, NotSupportedError, errorFromReturnCode } from './errors';
@@ -301,6 +301,7 @@ export class Client {
   // How many native I/O threads serve this client (see the connections option).
   #ioThreads: number;
   // The verify_keys behavior (text protocol): keys must then be printable ASCII (see checkKey).
+  // A copy of what #keysMustBeAscii derives from #behaviors, for the per-key checks.
   #verifyKeys: boolean;
 
   constructor(servers: ServerList, given: ClientOptions = {}) {
@@ -330,15 +331,14 @@ export class Client {
       compressLevel: checkCompressLevel(options.compressLevel, 'Client'),
     };
     if (options.failover !== undefined && typeof options.failover !== 'boolean') throw new TypeError('failover must be a boolean');
-    const behaviors = resolveBehaviors(options.failover ? withFailover(options.behaviors) : options.behaviors, this.binary, 'Client');
     const udp = parsed.some((server) => server.transport === 'udp');
-    if (udp) checkUdpBehaviors(behaviors.given, 'Client');
+    const behaviors = resolveBehaviors(options.failover ? withFailover(options.behaviors) : options.behaviors, this.binary, 'Client', udp);
     if (options.namespace !== undefined && behaviors.namespace !== undefined && options.namespace !== behaviors.namespace) {
       throw new RangeError('namespace given twice (as an option and among the behaviors) with different values');
     }
     const namespace = checkNamespace(options.namespace ?? behaviors.namespace, 'Client');
     this.#behaviors = behaviors.given;
-    this.#verifyKeys = !this.binary && Boolean(behaviors.given.verify_keys);
+    this.#verifyKeys = this.#keysMustBeAscii();
     this.#namespace = namespace ?? '';
     for (const hook of ['serialize', 'deserialize'] as const) {
       if (options[hook] !== undefined && typeof options[hook] !== 'function') throw new TypeError(`${hook} must be a function`);
@@ -673,9 +673,8 @@ export class Client {
    */
   setBehaviors(behaviors: Behaviors): Promise<void> {
     return this.#guard('setBehaviors', () => {
-      const resolved = resolveBehaviors(behaviors, this.binary, 'setBehaviors');
+      const resolved = resolveBehaviors(behaviors, this.binary, 'setBehaviors', this.#udp);
       if (resolved.namespace !== undefined) throw new RangeError('setBehaviors: the namespace is fixed when the client is made');
-      if (this.#udp) checkUdpBehaviors(resolved.given, 'setBehaviors');
       // (id, value) uint32 pairs: behavior values are checked to fit 31 bits. The same words go
       // to the master now and to every I/O thread through the queue.
       const words = new Uint32Array(resolved.pairs.flat());
@@ -686,7 +685,7 @@ export class Client {
         throw rc === undefined ? error : errorFromReturnCode(rc, 'setBehaviors', undefined, (error as Error).message, undefined);
       }
       Object.assign(this.#behaviors, resolved.given);
-      if ('verify_keys' in resolved.given) this.#verifyKeys = !this.binary && Boolean(resolved.given.verify_keys);
+      this.#verifyKeys = this.#keysMustBeAscii();
       const applied = this.#serverOp('setBehaviors', OpCode.SetBehaviors, () => 0, Buffer.from(words.buffer), () => undefined);
       if (this.#ioThreads > 1) {
         // Each server has I/O threads of its own, and a new distribution may give a key
@@ -738,6 +737,11 @@ export class Client {
     const id = this.#freeIds.length > 0 ? (this.#freeIds.pop() as number) : this.#pending.length;
     this.#pending[id] = pending;
     return id;
+  }
+
+  /** Whether verify_keys is on in the text protocol (the binary protocol refuses it). */
+  #keysMustBeAscii(): boolean {
+    return !this.binary && Boolean(this.#behaviors.verify_keys);
   }
 
   /** Forgets an operation that never reached the addon. */
