@@ -484,13 +484,6 @@ export function genValue(r: Rng, mode: Mode, allowHuge = true): Arg {
 const DAYS_30 = 30 * 24 * 3600;
 export const TIME_HIGH = 'time ≥ 2^31';
 
-/**
- * The protocol of the run, which decides whether an expiration of 2^31 or more is valid:
- * memcached reads the text protocol's as a signed 32-bit number (2^31 and above: expired at
- * once), which the client refuses with a RangeError, and the binary protocol's as unsigned.
- */
-export const timeProtocol = { binary: false };
-
 function highTime(r: Rng, verdict: Verdict): Arg {
   const t = r.pick([2 ** 31, 2 ** 31 + r.int(1, 2 ** 31 - 2), 2 ** 32 - 1]);
   const code = t === 2 ** 31 ? '2 ** 31' : t === 2 ** 32 - 1 ? '2 ** 32 - 1' : String(t);
@@ -502,7 +495,12 @@ function highTime(r: Rng, verdict: Verdict): Arg {
  * later (for keys whose contents are checked). `asOptions`: the time is the options argument
  * itself, where null and objects are options, not times.
  */
-export function genTime(r: Rng, mode: Mode, opts: { live?: boolean; asOptions?: boolean } = {}): Arg {
+/**
+ * `binary`: the protocol of the client called, which decides whether a time of 2^31 or more is
+ * valid: memcached reads the text protocol's as a signed 32-bit number (2^31 and above: expired
+ * at once), which the client refuses with a RangeError, and the binary protocol's as unsigned.
+ */
+export function genTime(r: Rng, mode: Mode, opts: { binary: boolean; live?: boolean; asOptions?: boolean }): Arg {
   const kind = pickMode(r, mode, { ok: 70, bad: 30, maybe: 0 });
   const now = Math.floor(Date.now() / 1000);
   if (kind === 'ok') {
@@ -521,10 +519,10 @@ export function genTime(r: Rng, mode: Mode, opts: { live?: boolean; asOptions?: 
       }],
       [opts.live ? 0 : 1, () => lit(String(DAYS_30 + 1), DAYS_30 + 1, 'ok', 'time: a Unix time in the past')],
       [1, () => lit('2 ** 31 - 1', 2 ** 31 - 1)],
-      [timeProtocol.binary ? 3 : 0, () => highTime(r, 'ok')],
+      [opts.binary ? 3 : 0, () => highTime(r, 'ok')],
     ])();
   }
-  if (!timeProtocol.binary && r.chance(0.3)) return highTime(r, 'bad');
+  if (!opts.binary && r.chance(0.3)) return highTime(r, 'bad');
   const numbers: Array<[string, unknown]> = [
     ['-1', -1],
     ['1.5', 1.5],
@@ -651,7 +649,7 @@ export function genMinCompressLen(r: Rng, mode: Mode): Arg {
  * Options of set/add/replace/cas: undefined, a number meaning time, or an object. `live` as
  * for genTime; `plain` makes compression off, so that a checked key's bytes stay predictable.
  */
-export function genStoreOptions(r: Rng, mode: Mode, opts: { live?: boolean; plain?: boolean } = {}): Arg | undefined {
+export function genStoreOptions(r: Rng, mode: Mode, opts: { binary: boolean; live?: boolean; plain?: boolean }): Arg | undefined {
   const wantBad = mode === 'invalid';
   const field = (m: Mode): Mode => (mode === 'any' ? (r.chance(0.25) ? 'any' : 'valid') : m);
   const shape = r.weighted([
@@ -662,13 +660,13 @@ export function genStoreOptions(r: Rng, mode: Mode, opts: { live?: boolean; plai
     [mode === 'any' ? 0.5 : 0, 'odd'],
   ] as const);
   if (shape === 'absent') return undefined;
-  if (shape === 'number') return genTime(r, mode, { live: opts.live, asOptions: true });
+  if (shape === 'number') return genTime(r, mode, { binary: opts.binary, live: opts.live, asOptions: true });
   if (shape === 'odd') {
     return r.pick([lit('null', null, 'maybe', 'options: null'), arg('[]', () => [], 'maybe', 'options: an array')]);
   }
   const fields: Array<[string, Arg]> = [];
   const badField = wantBad ? r.pick(['time', 'minCompressLen', 'compressLevel']) : '';
-  if (badField === 'time' || r.chance(0.7)) fields.push(['time', genTime(r, badField === 'time' ? 'invalid' : field('valid'), { live: opts.live })]);
+  if (badField === 'time' || r.chance(0.7)) fields.push(['time', genTime(r, badField === 'time' ? 'invalid' : field('valid'), { binary: opts.binary, live: opts.live })]);
   if (opts.plain) fields.push(['minCompressLen', lit('0', 0)]);
   else {
     if (badField === 'minCompressLen' || r.chance(0.3)) fields.push(['minCompressLen', genMinCompressLen(r, badField === 'minCompressLen' ? 'invalid' : field('valid'))]);

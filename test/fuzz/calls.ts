@@ -27,7 +27,6 @@ import {
   genStatsGroup,
   genStoreOptions,
   genTime,
-  timeProtocol,
   genValue,
   lit,
   object,
@@ -151,7 +150,7 @@ function storeMultiOptions(r: Rng, c: ClientCtx, mode: Mode): { arg: Arg | undef
   if (mode === 'valid' && r.chance(0.3)) return { arg: undefined, bytes: 0 };
   const bad = mode === 'invalid' ? r.pick(['keyPrefix', 'time', 'minCompressLen', 'compressLevel', 'hostile']) : '';
   if (bad === 'hostile') {
-    const o = genStoreOptions(r, 'invalid');
+    const o = genStoreOptions(r, 'invalid', { binary: c.binary });
     return { arg: o, bytes: 0 };
   }
   const sub = (name: string): Mode => (bad === name ? 'invalid' : mode === 'any' && r.chance(0.2) ? 'any' : 'valid');
@@ -162,7 +161,7 @@ function storeMultiOptions(r: Rng, c: ClientCtx, mode: Mode): { arg: Arg | undef
     if (p.arg) fields.push(['keyPrefix', p.arg]);
     bytes = p.bytes;
   }
-  if (bad === 'time' || r.chance(0.5)) fields.push(['time', genTime(r, sub('time'))]);
+  if (bad === 'time' || r.chance(0.5)) fields.push(['time', genTime(r, sub('time'), { binary: c.binary })]);
   if (bad === 'minCompressLen' || r.chance(0.2)) fields.push(['minCompressLen', genMinCompressLen(r, sub('minCompressLen'))]);
   if (bad === 'compressLevel' || r.chance(0.2)) fields.push(['compressLevel', genCompressLevel(r, sub('compressLevel'))]);
   return { arg: object(fields), bytes };
@@ -200,8 +199,6 @@ const NO_ARGS = new Set<Method>(['disconnectAll', 'getBehaviors']);
 
 /** A call of a random method on a client described by `c`. */
 export function genCall(r: Rng, c: ClientCtx, mode: Mode): CallSpec {
-  // Which expiration times are valid depends on the protocol of the client called.
-  timeProtocol.binary = c.binary;
   let method = r.weighted(WEIGHTS);
   while (mode === 'invalid' && NO_ARGS.has(method)) method = r.weighted(WEIGHTS);
   switch (method) {
@@ -226,7 +223,7 @@ export function genCall(r: Rng, c: ClientCtx, mode: Mode): CallSpec {
     case 'add':
     case 'replace': {
       const [k, v, o] = slots(r, mode, 3);
-      return finish(method, [genKey(r, keyCtx(c), k), genValue(r, v), genStoreOptions(r, o)]);
+      return finish(method, [genKey(r, keyCtx(c), k), genValue(r, v), genStoreOptions(r, o, { binary: c.binary })]);
     }
     case 'append':
     case 'prepend': {
@@ -241,7 +238,7 @@ export function genCall(r: Rng, c: ClientCtx, mode: Mode): CallSpec {
     }
     case 'cas': {
       const [k, v, t, o] = slots(r, mode, 4);
-      return finish(method, [genKey(r, keyCtx(c), k), genValue(r, v, false), genCasToken(r, t), genStoreOptions(r, o)]);
+      return finish(method, [genKey(r, keyCtx(c), k), genValue(r, v, false), genCasToken(r, t), genStoreOptions(r, o, { binary: c.binary })]);
     }
     case 'incr':
     case 'decr': {
@@ -254,7 +251,7 @@ export function genCall(r: Rng, c: ClientCtx, mode: Mode): CallSpec {
     }
     case 'touch': {
       const [k, t] = slots(r, mode, 2);
-      return finish(method, [genKey(r, keyCtx(c), k), genTime(r, t)]);
+      return finish(method, [genKey(r, keyCtx(c), k), genTime(r, t, { binary: c.binary })]);
     }
     case 'hash': {
       // hash() applies the binary protocol's key rules and ignores the namespace.
@@ -299,7 +296,7 @@ export class TrackedModel {
   readonly #held = new Map<string, Held>();
 
   /** A call on followed keys, with its expected result. */
-  gen(r: Rng): CallSpec {
+  gen(r: Rng, binary: boolean): CallSpec {
     const name = `T~${r.int(0, TRACKED_KEYS - 1)}`;
     const key = r.chance(0.8) ? lit(str(name), name) : arg(`Buffer.from('${name}')`, () => Buffer.from(name));
     const held = this.#held.get(name);
@@ -319,7 +316,7 @@ export class TrackedModel {
       [1, 'getMulti'],
     ] as const);
     const store = (): { options: Arg; feature: string } => {
-      const time = genTime(r, 'valid', { live: true });
+      const time = genTime(r, 'valid', { binary, live: true });
       // Compression off: an append to a compressed value is lost by design (see the README).
       return { options: object([['time', time], ['minCompressLen', lit('0', 0)]]), feature: time.feature };
     };
@@ -354,7 +351,7 @@ export class TrackedModel {
         return plain(finish(op, [key]), is(!!held));
       }
       case 'touch': {
-        const time = genTime(r, 'valid', { live: true });
+        const time = genTime(r, 'valid', { binary, live: true });
         const spec = finish(op, [key, time]);
         if (held) this.#held.set(name, { ...held, writer: `${held.writer};\nawait ${callCode(spec, 'mc')}`, feature: time.feature || held.feature });
         return plain(spec, is(!!held));

@@ -9,7 +9,7 @@ import { isDeepStrictEqual, types } from 'node:util';
 import { Client, ClientOptions, DeserializationError, ServerList } from '../../lib';
 import { MemcachedServer, freePort, startMemcached } from '../harness/memcached';
 import { rawGet, rawSet } from '../harness/raw';
-import { Arg, HOSTILE_VALUES, Injection, Mode, arg, genClientOptions, genServers, genValue, lit, object, str, timeProtocol, worst } from './args';
+import { Arg, HOSTILE_VALUES, Injection, Mode, arg, genClientOptions, genServers, genValue, lit, object, str, worst } from './args';
 import { CallSpec, ClientCtx, TrackedModel, callCode, finish, genCall, invoke, show } from './calls';
 import { allowedForValid, className, describe, isClosedError, isTyped, messageOf, shapeComplaint } from './checks';
 import { deepDict, deepList, manyAppends } from './hostile';
@@ -242,7 +242,6 @@ export class FuzzRun {
   async run(): Promise<RunSummary> {
     const start = Date.now();
     const { binary } = this.#cfg;
-    timeProtocol.binary = binary;
     // -I 4m: values of 1 to 6 MB are both stored and refused. -m 1024: the few stored ones
     // never evict the small followed keys.
     this.#server = await startMemcached({ args: ['-m', '1024', '-I', '4m'] });
@@ -824,8 +823,7 @@ export class FuzzRun {
           this.#issue(this.#main, genCall(r, this.#main.ctx, mode), batch, phase);
           break;
         case 'tracked':
-          timeProtocol.binary = this.#main.ctx.binary;
-          this.#issue(this.#main, this.#model.gen(r), batch, phase);
+          this.#issue(this.#main, this.#model.gen(r, this.#main.ctx.binary), batch, phase);
           break;
         case 'second':
           if (second) {
