@@ -7,8 +7,9 @@
 import { Client, FAILOVER_BEHAVIORS, MemcachedError, ServerDown, TimeoutError } from '../lib';
 import { HungServer, MemcachedServer, startHungServer, startMemcached } from './harness/memcached';
 import { rawGet } from './harness/raw';
+import { scaled } from './harness/timing';
 
-jest.setTimeout(60_000);
+jest.setTimeout(scaled(60_000));
 
 const DEAD_TIMEOUT = 2; // s; the option's default is 10, shortened to keep the test quick
 const POLL_TIMEOUT = 1000; // ms, the client's default
@@ -251,7 +252,7 @@ test('while a server is dead, its keys are stored on the living servers', async 
 });
 
 describe('a server that accepts connections and never answers, among live ones', () => {
-  const POLL = 300; // ms: the configured timeout in these tests
+  const POLL = scaled(300); // ms: the configured timeout in these tests (harness/timing.ts)
   let hung: HungServer;
   let hungSpec: string;
   beforeAll(async () => {

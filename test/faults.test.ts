@@ -10,13 +10,16 @@ import { Client, MemcachedError } from '../lib';
 import { MemcachedServer, PROTOCOLS, startMemcached } from './harness/memcached';
 import { Proxy, startProxy } from './harness/proxy';
 import { rawGet } from './harness/raw';
+import { scaled } from './harness/timing';
 
 // Each test stays within 10 s; the file takes 43–50 s here, about 8 s of it ts-jest compiling.
-jest.setTimeout(30_000);
+jest.setTimeout(scaled(30_000));
 
-const POLL = 1000; // ms: _poll_timeout, the client's default, set explicitly
-const HUNG_POLL = 300; // ms: _poll_timeout with a hung server
-const LATENCY = 200; // ms added to every chunk from the slow server
+// Timeouts and injected delays grow with the build's slowness (see harness/timing.ts); the
+// bounds below are derived from them.
+const POLL = scaled(1000); // ms: _poll_timeout, the client's default (1000), set explicitly
+const HUNG_POLL = scaled(300); // ms: _poll_timeout with a hung server
+const LATENCY = scaled(200); // ms added to every chunk from the slow server
 // libmemcached's retry_timeout default (2 s): a failed server's operations reject at once for
 // that long, then it is tried again. Recovery must come within that, plus a timeout, plus room.
 const RECOVERY = 2000 + POLL + 2000;
@@ -579,7 +582,10 @@ describe.each(PROTOCOLS)('%s protocol', (protocol, binary) => {
     }
   });
 
-  // b. A server stopped for 1.5 s -------------------------------------------------------------------
+  // b. A server stopped for 1.5 s (at scale 1) -------------------------------------------------------
+
+  // Half a poll timeout longer than one: operations on its keys time out while it is stopped.
+  const STOPPED = scaled(1500);
 
   test('b. one server of three stopped (SIGSTOP) for 1.5 s, then continued', async () => {
     const list = await servers(3);
@@ -591,7 +597,7 @@ describe.each(PROTOCOLS)('%s protocol', (protocol, binary) => {
     const stoppedAt = run.now();
     process.kill(list[1].pid, 'SIGSTOP');
     try {
-      await sleep(1500);
+      await sleep(STOPPED);
     } finally {
       process.kill(list[1].pid, 'SIGCONT');
     }
@@ -601,7 +607,7 @@ describe.each(PROTOCOLS)('%s protocol', (protocol, binary) => {
     const failedOnIt = run.outcomes.filter((o) => o.server === 1 && o.error !== undefined);
     const firstFailure = failedOnIt.reduce((min, o) => Math.min(min, o.at + o.ms), Infinity) - stoppedAt;
     console.log(
-      summary(`b. SIGSTOP 1.5 s, ${protocol}`, run.outcomes, duration) +
+      summary(`b. SIGSTOP ${STOPPED} ms, ${protocol}`, run.outcomes, duration) +
         `; first failure on its keys ${firstFailure.toFixed(0)} ms after SIGSTOP, SIGCONT at ${(continuedAt - stoppedAt).toFixed(0)} ms`,
     );
     expectSound(run.outcomes, pending, SETTLE);

@@ -42,18 +42,21 @@ import {
   writeThenSilence,
 } from './harness/hostile';
 import { MemcachedServer, PROTOCOLS, startMemcached } from './harness/memcached';
+import { scaled } from './harness/timing';
 
 const root = path.join(__dirname, '..');
 const CHILD = path.join(__dirname, 'harness', 'hostile-child.js');
 
-/** One wait on the network is 400 ms (the poll timeout); an operation may wait a few times. */
-const OP_LIMIT_MS = 2500;
+/** The child's poll and connect timeouts: one wait on the network (harness/timing.ts scales it). */
+const POLL_MS = scaled(400);
+/** An operation may wait a few times. */
+const OP_LIMIT_MS = scaled(2500);
 /** A child still running after this is killed, and its case fails. */
-const CHILD_LIMIT_MS = 25_000;
+const CHILD_LIMIT_MS = scaled(25_000);
 /** Children at once: two cores, shared with memcached and jest. */
 const PARALLEL = 3;
 
-jest.setTimeout(90_000);
+jest.setTimeout(scaled(90_000));
 
 type Protocol = 'text' | 'binary';
 type Keys = Record<string, string>;
@@ -1043,6 +1046,7 @@ async function runCase(protocol: Protocol, c: HostileCase): Promise<CaseRun> {
       // Keys of the real server are shared by every case: each case has names of its own.
       prefix: `h${protocol[0]}${caseIndex++}`,
       opLimitMs: OP_LIMIT_MS,
+      pollMs: POLL_MS,
       ops: JSON.parse(JSON.stringify(c.ops, (key, value) => (key === 'expect' ? undefined : value))),
     };
     const run = await spawnChild(plan);

@@ -229,7 +229,7 @@ async function realCheck(mc, prefix) {
 async function main() {
   const mc = new Client(plan.servers, {
     binary: plan.binary,
-    behaviors: { _poll_timeout: 400, connect_timeout: 400, retry_timeout: 1 },
+    behaviors: { _poll_timeout: plan.pollMs, connect_timeout: plan.pollMs, retry_timeout: 1 },
   });
   const syms = collectSyms(plan.ops, new Set());
   const k = await pickKeys(mc, plan.prefix, syms);
