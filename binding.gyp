@@ -3,16 +3,22 @@
     'target_name': 'memcached',
     'dependencies': ['deps/libmemcached.gyp:libmemcached'],
     'sources': [
-      'src/addon.cc',
-      'src/client.cc',
-      'src/completions.cc',
-      'src/constants.cc',
-      'src/config.cc',
-      'src/engine.cc',
-      'src/io_thread.cc',
-      'src/operation.cc',
+      # The binding: what JavaScript sees (the Client object, its lifetime, deliveries, exports).
+      'src/binding/addon.cc',
+      'src/binding/client.cc',
+      'src/binding/constants.cc',
+      'src/binding/protocol.cc',
+      # The core: the engine and its I/O threads, which never touch JavaScript.
+      'src/core/completions.cc',
+      'src/core/config.cc',
+      'src/core/engine.cc',
+      'src/core/io_thread.cc',
+      'src/core/io_commands.cc',
+      'src/core/io_reads.cc',
+      'src/core/io_writes.cc',
+      'src/core/operation.cc',
     ],
-    'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
+    'include_dirs': ['src', "<!(node -p \"require('node-addon-api').include_dir\")"],
     'defines': [
       # N-API 8: Node >= 12.22 / 14.17 / 16; gives type tags and async cleanup hooks.
       'NAPI_VERSION=8',

@@ -196,3 +196,36 @@ export function resolveBehaviors(behaviors: unknown, binary: boolean, operation:
   }
   return resolved;
 }
+
+/** GetBehaviors' request: the ids of every behavior libmemcached knows, as uint32 words. */
+export const BEHAVIOR_IDS = Buffer.from(
+  new Uint32Array(BEHAVIOR_NAMES.map((name) => BEHAVIORS[name].id).filter((id): id is number => id !== undefined)).buffer,
+);
+
+/** The name of `value` in a table of names (pylibmc's hashers, distributions), else the number. */
+function nameOf(table: Readonly<Record<string, number>>, value: number | undefined): string | number {
+  const found = Object.keys(table).find((name) => table[name] === value);
+  return found ?? (value as number);
+}
+
+/**
+ * The behaviors as pylibmc's `get_behaviors()` returns them, from the (id, value) list an I/O
+ * thread read for BEHAVIOR_IDS: every name, `hash` and `distribution` as names, the rest as
+ * numbers. `given` holds what was set: some behaviors read back from there.
+ */
+export function behaviorsRead(flat: readonly string[], given: Readonly<Record<string, number | string>>): Record<string, number | string> {
+  const byId = new Map<number, number>();
+  for (let i = 0; i < flat.length; i += 2) byId.set(Number(flat[i]), Number(flat[i + 1]));
+  const out: Record<string, number | string> = {};
+  for (const name of BEHAVIOR_NAMES) {
+    const { id } = BEHAVIORS[name];
+    if (name === 'pickle_protocol') out[name] = given[name] ?? -1;
+    // The I/O threads always ask for CAS tokens and buffer writes to pipeline them (results
+    // stay truthful): these two read back as set, not as the threads run.
+    else if (name === 'cas' || name === 'buffer_requests') out[name] = given[name] ?? 0;
+    else if (name === 'hash') out[name] = nameOf(HASHERS, byId.get(id as number));
+    else if (name === 'distribution') out[name] = nameOf(DISTRIBUTIONS, byId.get(id as number));
+    else out[name] = byId.get(id as number) as number;
+  }
+  return out;
+}

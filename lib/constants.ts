@@ -4,7 +4,7 @@
  * by hand in lib/. Each is looked up once, when a module loads, by the C enumerator's name; a
  * name the addon does not know throws then instead of becoming undefined.
  */
-import { native } from './native';
+import { native } from './native/load';
 
 function lookup(table: Readonly<Record<string, number>>, what: string): (name: string) => number {
   return (name) => {

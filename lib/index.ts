@@ -2,21 +2,12 @@
  * libmemcached for Node.js: a memcached client on libmemcached, the C client behind pylibmc
  * and php-memcached.
  */
-import { native } from './native';
+import { native } from './native/load';
 
 export { Client } from './client';
-export type {
-  CasOptions,
-  ClientOptions,
-  IncrMultiOptions,
-  MultiOptions,
-  ServerStats,
-  StoreMultiOptions,
-  Deserializer,
-  Serializer,
-  StoreOptions,
-} from './client';
-export { FLAG_EXACT_TYPE, FLAG_INTEGER, FLAG_JSON, FLAG_LONG, FLAG_NONE, FLAG_PICKLE, FLAG_TEXT, FLAG_ZLIB } from './values';
+export type { CasOptions, ClientOptions, Deserializer, IncrMultiOptions, MultiOptions, Serializer, StoreMultiOptions, StoreOptions } from './options';
+export type { ServerStats } from './results';
+export { FLAG_EXACT_TYPE, FLAG_INTEGER, FLAG_JSON, FLAG_LONG, FLAG_NONE, FLAG_PICKLE, FLAG_TEXT, FLAG_ZLIB } from './codecs/values';
 export * from './errors';
 export { FAILOVER_BEHAVIORS } from './failover';
 export type { Key } from './keys';

@@ -69,3 +69,8 @@ export function checkKey(key: unknown, operation: string, extra: number, binary:
   }
   return length;
 }
+
+/** A key as text: result objects and messages use it (a Buffer key is read as UTF-8). */
+export function keyText(key: Key): string {
+  return typeof key === 'string' ? key : key.toString('utf8');
+}

@@ -7,7 +7,7 @@
  *   '/path/to.sock'  'unix:/path/to.sock'
  *   '[::1]'  '[::1]:port'  '[::1]:port:weight'    (brackets are stripped, as pylibmc does)
  */
-import type { NativeServer } from './native';
+import type { NativeServer } from './native/surface';
 
 export type ServerList = string | readonly string[];
 

@@ -6,7 +6,7 @@
 import * as net from 'node:net';
 import { Client, ConnectionError, MemcachedError, ServerDown } from '../lib';
 import { BEHAVIORS, BEHAVIOR_NAMES, HASHERS } from '../lib/behaviors';
-import { native } from '../lib/native';
+import { native } from '../lib/native/load';
 import { MemcachedServer, startMemcached } from './harness/memcached';
 import { runPylibmc } from './harness/pylibmc';
 

@@ -1,51 +1,60 @@
 /**
- * The two sides of the native boundary describe the same numbers twice (C++ and TypeScript
- * cannot share a header): this keeps them in step. A mismatch would route operations to the
- * wrong libmemcached call or misread completions, so it fails here first. libmemcached's own
- * numbers are not described twice: the addon exports them (src/constants.cc), checked here
- * against the headers it was compiled with.
+ * The two sides of the native boundary agree. The batch format is defined once, in
+ * src/protocol.h, and mirrored in lib/native/protocol.ts: every name and number of the mirror is
+ * checked against what the addon exports from that header, and so is the order of the extras.
+ * libmemcached's own numbers are not described twice: the addon exports them (src/constants.cc),
+ * checked here against the headers it was compiled with.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RETURN_CODE_NAMES, isSoft } from '../lib/constants';
-import * as native from '../lib/native';
+import { native } from '../lib/native/load';
+import * as protocol from '../lib/native/protocol';
 
 const src = (file: string) => fs.readFileSync(path.join(__dirname, '..', file), 'utf8');
 
-function cppEnum(text: string, name: string): Record<string, number> {
-  const body = new RegExp(`enum class ${name}[^{]*\\{([^}]*)\\}`).exec(text)?.[1] ?? '';
-  return Object.fromEntries([...body.matchAll(/(\w+)\s*=\s*(\d+)/g)].map((m) => [m[1], Number(m[2])]));
+/** The members of `export const enum <name>` in lib/native/protocol.ts (a const enum leaves no runtime object). */
+function tsEnum(name: string): Record<string, number> {
+  const body = new RegExp(`export const enum ${name} \\{([^}]*)\\}`).exec(src('lib/native/protocol.ts'))?.[1];
+  if (body === undefined) throw new Error(`enum ${name} not found`);
+  return Object.fromEntries([...body.matchAll(/(\w+) = (\d+)/g)].map((m) => [m[1], Number(m[2])]));
 }
 
-function cppConstant(text: string, name: string): number {
-  const m = new RegExp(`constexpr uint32_t ${name}\\s*=\\s*(1u << \\d+|0x[0-9a-f]+u?|\\d+u?)`).exec(text);
-  if (!m) throw new Error(`${name} not found`);
-  const literal = m[1].replace(/u$/, '');
-  return literal.includes('<<') ? 1 << Number(literal.split('<<')[1]) : Number(literal);
-}
+describe('the batch format: lib/native/protocol.ts mirrors src/protocol.h', () => {
+  const exported = native.protocol;
 
-test('OpCode is the same in src/operation.h and lib/native.ts', () => {
-  const cpp = cppEnum(src('src/operation.h'), 'OpCode');
-  const ts = Object.fromEntries(Object.entries(native.OpCode).filter(([, v]) => typeof v === 'number'));
-  expect(Object.keys(cpp).length).toBeGreaterThan(10);
-  expect(ts).toEqual(cpp);
-});
+  test('operation codes', () => {
+    expect(Object.keys(exported.opCodes).length).toBe(17);
+    expect(tsEnum('OpCode')).toEqual(exported.opCodes);
+  });
 
-test('header and completion constants agree with src/client.cc', () => {
-  const cc = src('src/client.cc');
-  expect(native.HEADER_WORDS).toBe(Number(/kHeaderWords = (\d+)/.exec(cc)?.[1]));
-  expect(native.WANT_CAS).toBe(cppConstant(cc, 'kWantCas'));
-  expect(native.MULTI).toBe(cppConstant(cc, 'kMulti'));
-  expect(native.IN_OBJECTS).toBe(cppConstant(cc, 'kInObjects'));
-  expect(native.META_WORDS).toBe(cppConstant(cc, 'kMetaWords'));
-  expect(native.NO_VALUE).toBe(cppConstant(cc, 'kNoValue'));
-  expect(native.VALUE_IN_EXTRAS).toBe(cppConstant(cc, 'kValueInExtras'));
-  expect(native.MULTI_RECORD).toBe(cppConstant(cc, 'kMultiRecord'));
-  // The header word order, from the TypeScript source (a const enum leaves no runtime object).
-  const tsWords = [...(/export const enum Header \{([^}]*)\}/.exec(src('lib/native.ts'))?.[1] ?? '').matchAll(/(\w+) = (\d+)/g)];
-  const cppWords = [...(/enum HeaderWord \{([^}]*)\}/.exec(cc)?.[1] ?? '').matchAll(/k(\w+) = (\d+)/g)].filter((m) => m[1] !== 'HeaderWords');
-  expect(tsWords.map((m) => [m[1], Number(m[2])])).toEqual(cppWords.map((m) => [m[1], Number(m[2])]));
+  test('the words of a request, and its flags and markers', () => {
+    expect(tsEnum('RequestWord')).toEqual(exported.request);
+    expect(protocol.REQUEST_WORDS).toBe(exported.requestWords);
+    // Every word of a request is named, and no two names share one.
+    expect(Object.values(exported.request).sort((a, b) => a - b)).toEqual([...Array(exported.requestWords).keys()]);
+    expect(protocol.CODE_MASK).toBe(exported.codeMask);
+    expect(protocol.WANT_CAS).toBe(exported.wantCas);
+    expect(protocol.MULTI).toBe(exported.multi);
+    expect(protocol.IN_OBJECTS).toBe(exported.inObjects);
+  });
+
+  test('the words of a completion record and of an item record, and their markers', () => {
+    expect(tsEnum('RecordWord')).toEqual(exported.record);
+    expect(tsEnum('ItemWord')).toEqual(exported.item);
+    expect(protocol.RECORD_WORDS).toBe(exported.recordWords);
+    expect(Object.values(exported.record).sort((a, b) => a - b)).toEqual([...Array(exported.recordWords).keys()]);
+    expect(Object.values(exported.item).sort((a, b) => a - b)).toEqual([...Array(exported.recordWords).keys()]);
+    expect(protocol.NO_VALUE).toBe(exported.noValue);
+    expect(protocol.VALUE_IN_EXTRAS).toBe(exported.valueInExtras);
+    expect(protocol.MULTI_RECORD).toBe(exported.multiRecord);
+  });
+
+  test('the order of the extras, per item and per operation', () => {
+    expect([...protocol.ITEM_EXTRAS]).toEqual(exported.itemExtras);
+    expect([...protocol.OPERATION_EXTRAS]).toEqual(exported.operationExtras);
+  });
 });
 
 test('the reply-check command kinds in src/libmemcached_private.h are those of deps/patches/0002', () => {
@@ -64,13 +73,14 @@ test('the addon refuses a malformed batch instead of running it', () => {
   // threads index items[0] for those. Before, such a batch was accepted (and a multi-key flush
   // with no items read past its item vector). Run in a child process, in case it crashes.
   const script = `
-    const { native, OpCode, HEADER_WORDS, MULTI } = require('./dist/native');
+    const { native } = require('./dist/native/load');
+    const { opCodes: OpCode, requestWords: HEADER_WORDS, multi: MULTI } = native.protocol;
     const client = new native.Client({ servers: [{ transport: 'tcp', host: '127.0.0.1', port: 1, weight: 1 }], behaviors: [], connections: 1, maxValueSize: 1024 }, () => true);
     const outcomes = [];
     for (const [code, count] of [[OpCode.FlushAll, 0], [OpCode.FlushAll, 1], [OpCode.Get, 0]]) {
       const headers = new Uint32Array(2 * HEADER_WORDS);
-      headers[${native.Header.Code}] = code | MULTI;
-      headers[${native.Header.KeyLength}] = count;
+      headers[${protocol.RequestWord.Code}] = code | MULTI;
+      headers[${protocol.RequestWord.KeyLength}] = count;
       try {
         client.submit(headers, Buffer.alloc(0), (count + 1) * HEADER_WORDS, []);
         outcomes.push('accepted');
@@ -109,7 +119,7 @@ function cEnum(text: string, name: string): Record<string, number> {
 
 describe('libmemcached constants come from the headers the addon was compiled with', () => {
   // The bundled build's headers (a system build's are the distribution's).
-  const include = native.native.linkage === 'static' ? path.join(__dirname, '..', 'deps', '.cache', 'install', 'include') : '/usr/include';
+  const include = native.linkage === 'static' ? path.join(__dirname, '..', 'deps', '.cache', 'install', 'include') : '/usr/include';
   const header = (file: string) => fs.readFileSync(path.join(include, 'libmemcached-1.0', 'types', file), 'utf8');
   /** Every enumerator but the count at the end. */
   const named = (all: Record<string, number>, last: string) => Object.fromEntries(Object.entries(all).filter(([name]) => name !== last));
@@ -122,16 +132,16 @@ describe('libmemcached constants come from the headers the addon was compiled wi
   ] as const)('%s: every enumerator of %s, by name', (table, file, name, last) => {
     const expected = named(cEnum(header(file), name), last);
     expect(Object.keys(expected).length).toBeGreaterThan(6);
-    expect(native.native.constants[table]).toEqual(expected);
+    expect(native.constants[table]).toEqual(expected);
   });
 
   test('return code names by value, and which ones are answers rather than failures', () => {
-    const codes = native.native.constants.returnCodes;
+    const codes = native.constants.returnCodes;
     expect(RETURN_CODE_NAMES.map((name, value) => codes[name] === value)).not.toContain(false);
     const soft = RETURN_CODE_NAMES.filter((_, rc) => isSoft(rc));
     expect(soft.sort()).toEqual(
       ['MEMCACHED_BUFFERED', 'MEMCACHED_DATA_EXISTS', 'MEMCACHED_DELETED', 'MEMCACHED_END', 'MEMCACHED_NOTFOUND', 'MEMCACHED_NOTSTORED', 'MEMCACHED_STORED', 'MEMCACHED_SUCCESS'],
     );
-    expect(soft.map((n) => codes[n]).sort((a, b) => a - b)).toEqual([...native.native.constants.softReturnCodes].sort((a, b) => a - b));
+    expect(soft.map((n) => codes[n]).sort((a, b) => a - b)).toEqual([...native.constants.softReturnCodes].sort((a, b) => a - b));
   });
 });

@@ -80,7 +80,9 @@ test('the packed tarball installs from its prebuild without a compiler and talks
   for (const expected of [
     'dist/index.js',
     'dist/index.d.ts',
-    'src/client.cc',
+    'src/binding/client.cc',
+    'src/core/io_thread.cc',
+    'src/protocol.h',
     'binding.gyp',
     'deps/libmemcached.sh',
     'deps/libmemcached.gyp',

@@ -7,8 +7,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { DeserializationError } from '../lib/errors';
-import { MAX_DEPTH, UnpickleError, unpickle } from '../lib/pickle';
-import { FLAG_PICKLE, FLAG_ZLIB, decodeValue } from '../lib/values';
+import { MAX_DEPTH, UnpickleError, unpickle } from '../lib/codecs/pickle';
+import { FLAG_PICKLE, FLAG_ZLIB, decodeValue } from '../lib/codecs/values';
 import { PYTHON } from './harness/pylibmc';
 
 /** Pickles of Python expressions, made by CPython: one hex line per (expression, protocol). */

@@ -3,8 +3,9 @@
  * writing fails leaves nothing of itself in the batch, and a batch the addon refuses is reported
  * operation by operation, so that each can be settled.
  */
-import { HEADER_WORDS, Header, NativeClient, OpCode } from '../lib/native';
-import { Submission } from '../lib/submission';
+import { OpCode, REQUEST_WORDS, RequestWord } from '../lib/native/protocol';
+import { RequestWriter } from '../lib/native/request-writer';
+import type { NativeClient } from '../lib/native/surface';
 
 interface Submitted {
   headers: Uint32Array;
@@ -23,7 +24,7 @@ function fakeNative(submit: (headers: Uint32Array, words: number) => void): Nati
 
 test('an operation whose writing throws is rolled back whole; the others go out intact', () => {
   const batches: Submitted[] = [];
-  const submission = new Submission(
+  const submission = new RequestWriter(
     fakeNative((headers, words) => batches.push({ headers, words })),
     () => undefined,
   );
@@ -43,8 +44,8 @@ test('an operation whose writing throws is rolled back whole; the others go out 
   expect(batches).toHaveLength(1);
   const [{ headers, words }] = batches;
   // Two single-key operations, ids 7 and 9: nothing of the multi-key one (id 8).
-  expect(words).toBe(2 * HEADER_WORDS);
-  expect([headers[Header.Id], headers[HEADER_WORDS + Header.Id]]).toEqual([7, 9]);
+  expect(words).toBe(2 * REQUEST_WORDS);
+  expect([headers[RequestWord.Id], headers[REQUEST_WORDS + RequestWord.Id]]).toEqual([7, 9]);
 });
 
 test('a batch the addon refuses is reported with the ids of its operations', () => {
@@ -52,10 +53,10 @@ test('a batch the addon refuses is reported with the ids of its operations', () 
   const accepted: number[][] = [];
   const failure = new Error('client is closed');
   let refuse = true;
-  const submission = new Submission(
+  const submission = new RequestWriter(
     fakeNative((headers, words) => {
       if (refuse) throw failure;
-      accepted.push(Array.from({ length: words / HEADER_WORDS }, (_, i) => headers[i * HEADER_WORDS + Header.Id]));
+      accepted.push(Array.from({ length: words / REQUEST_WORDS }, (_, i) => headers[i * REQUEST_WORDS + RequestWord.Id]));
     }),
     (ids, error) => refused.push([ids, error]),
   );

@@ -17,32 +17,11 @@
 #include <utility>
 #include <vector>
 
+#include "protocol.h"
+
 namespace lmc {
 
-// Mirrored by `OpCode` in lib/native.ts.
-enum class OpCode : uint8_t {
-  Get = 0,
-  Set = 1,
-  Add = 2,
-  Replace = 3,
-  Append = 4,
-  Prepend = 5,
-  Cas = 6,
-  Delete = 7,
-  Incr = 8,
-  Decr = 9,
-  Touch = 10,
-  // Whole-client operations.
-  FlushAll = 11,
-  Stats = 12,
-  Disconnect = 13,
-  Close = 14,
-  // Behaviors: read on one I/O thread's handle (reading some connects), set on every one.
-  GetBehaviors = 15,
-  SetBehaviors = 16,
-};
-
-constexpr uint8_t kOpCodeCount = 17;
+// OpCode and kOpCodeCount: src/protocol.h.
 
 inline bool IsRead(OpCode code) { return code == OpCode::Get; }
 // Operations on keys (the others are whole-client ones).
@@ -113,7 +92,7 @@ struct Operation {
 };
 
 // Codes that are answers rather than failures: the TypeScript layer maps them to
-// true/false/miss. Mirrored by `isSoft` in lib/client.ts.
+// true/false/miss. Exported as constants.softReturnCodes; lib/constants.ts's isSoft reads it.
 bool IsSoftResult(memcached_return_t rc);
 
 // Deletes an operation that will never be delivered (its client is gone): a part, and its whole

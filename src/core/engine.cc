@@ -1,11 +1,11 @@
 // The Engine: routes operations to per-server I/O threads and gathers their completions.
-#include "engine.h"
+#include "core/engine.h"
 
 #include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
-#include "libmemcached_private.h"
+#include "core/libmemcached_private.h"
 
 namespace lmc {
 
@@ -22,8 +22,8 @@ namespace lmc {
 // threads, given the master's setBehaviors words in the same order, keep agreeing with it.
 memcached_st* CloneHandle(const memcached_st* source) {
   memcached_st* clone = memcached_clone(nullptr, source);
-  if (clone == nullptr || clone->ketama.weighted_ == source->ketama.weighted_) return clone;
-  clone->ketama.weighted_ = source->ketama.weighted_;
+  if (clone == nullptr || KetamaWeighted(clone) == KetamaWeighted(source)) return clone;
+  SetKetamaWeighted(clone, KetamaWeighted(source));
   // Rebuilds the continuum. Setting _sort_hosts to its own value re-runs the distribution and
   // changes nothing else: run_distribution itself is internal (the shared library does not
   // export it), and memcached_behavior_set_distribution sets or clears the mark itself.

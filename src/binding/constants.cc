@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "operation.h"  // IsSoftResult
+#include "core/operation.h"  // IsSoftResult
 
 namespace lmc {
 namespace {

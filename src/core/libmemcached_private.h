@@ -1,10 +1,21 @@
-// The libmemcached functions the I/O threads use that are not in its public headers: internal
-// ones of libmemcached 1.1.4, and those our patches add (deps/patches). They exist only in the
-// bundled static library; a build against a distribution's shared library (LIBMEMCACHED_SYSTEM)
-// goes without them, and src/ says what it does instead wherever one is used.
+// Everything of libmemcached the addon uses beyond its API, in one place and checked against the
+// version it was written for: a field of memcached_st, internal functions of libmemcached 1.1.4,
+// and the functions our patches add (deps/patches). The functions exist only in the bundled
+// static library; a build against a distribution's shared library (LIBMEMCACHED_SYSTEM) goes
+// without them, and src/ says what it does instead wherever one is used.
 #pragma once
 
 #include <libmemcached/memcached.h>
+
+// The continuum's "weighted" mark, memcached_st::ketama.weighted_: in the installed headers, but
+// not part of the API (see CloneHandle in engine.cc). Its place in the struct is 1.1's.
+#if LIBMEMCACHED_VERSION_HEX < 0x01001004 || LIBMEMCACHED_VERSION_HEX >= 0x01002000
+#error "memcached_st::ketama.weighted_ is read as libmemcached 1.1.x lays it out; check it against this version"
+#endif
+namespace lmc {
+inline bool KetamaWeighted(const memcached_st* memc) { return memc->ketama.weighted_; }
+inline void SetKetamaWeighted(memcached_st* memc, bool weighted) { memc->ketama.weighted_ = weighted; }
+}  // namespace lmc
 
 #ifndef LIBMEMCACHED_SYSTEM
 

@@ -14,14 +14,18 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
-#include "completions.h"
-#include "operation.h"
+#include "core/completions.h"
+#include "core/operation.h"
 
 namespace lmc {
+
+// "host:port", as errors and stats name a server.
+std::string ServerName(const memcached_instance_st* server);
 
 class IoThread {
  public:

@@ -1,5 +1,5 @@
 // Operations: which return codes are answers rather than failures, and disposal of those never delivered.
-#include "operation.h"
+#include "core/operation.h"
 
 namespace lmc {
 

@@ -4,6 +4,7 @@
 
 #include "client.h"
 #include "constants.h"
+#include "protocol.h"
 
 #if LIBMEMCACHED_VERSION_HEX < 0x001001004
 #error "libmemcached >= 1.1.4 is required (older releases can return another key's value on timeouts)"
@@ -14,6 +15,7 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Client", lmc::Client::Define(env));
   exports.Set("constants", lmc::Constants(env));
+  exports.Set("protocol", lmc::protocol::Protocol(env));
   // The library actually linked (for a system build it can differ from the headers used).
   exports.Set("libmemcachedVersion", Napi::String::New(env, memcached_lib_version()));
   exports.Set("libmemcachedCompiledVersion", Napi::String::New(env, LIBMEMCACHED_VERSION_STRING));

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "completions.h"
-#include "io_thread.h"
-#include "operation.h"
+#include "core/completions.h"
+#include "core/io_thread.h"
+#include "core/operation.h"
 
 namespace lmc {
 

@@ -1,5 +1,5 @@
 // The queue of finished operations between the I/O threads and the JS thread.
-#include "completions.h"
+#include "core/completions.h"
 
 namespace lmc {
 

@@ -11,7 +11,7 @@
 
 #include <memory>
 
-#include "engine.h"
+#include "core/engine.h"
 
 namespace lmc {
 

@@ -6,11 +6,12 @@
  * Keys and small values are written straight into a reusable byte buffer (no per-operation
  * Buffer); the addon copies everything out before `submit` returns.
  */
-import { HEADER_WORDS, Header, IN_OBJECTS, MULTI, NativeClient, OpCode, WANT_CAS } from './native';
+import { IN_OBJECTS, MULTI, OpCode, REQUEST_WORDS, RequestWord, WANT_CAS } from './protocol';
+import type { NativeClient } from './surface';
 
 /** Values larger than this travel as their own object: one copy instead of two. */
 export const INLINE_VALUE_MAX = 16 * 1024;
-const INITIAL_HEADERS = 256;
+const INITIAL_REQUESTS = 256;
 const INITIAL_BYTES = 64 * 1024;
 /**
  * Offsets into the byte buffer are 32-bit words: past this many bytes queued in one turn, values
@@ -21,17 +22,17 @@ const INLINE_BYTES_MAX = 64 * 1024 * 1024;
 const FLUSH_BYTES = 256 * 1024 * 1024;
 /** After a batch larger than this, the buffers go back to their initial size (as the addon's do). */
 const KEPT_BYTES_MAX = 1024 * 1024;
-const KEPT_HEADERS_MAX = 16 * 1024;
+const KEPT_REQUESTS_MAX = 16 * 1024;
 
 export type Bytes = string | Buffer;
 
 /** Called with the ids of a batch the addon refused (it threw), so that each can be settled. */
 export type Refused = (ids: number[], error: unknown) => void;
 
-export class Submission {
+export class RequestWriter {
   #native: NativeClient;
   #refused: Refused;
-  #headers = new Uint32Array(INITIAL_HEADERS * HEADER_WORDS);
+  #requests = new Uint32Array(INITIAL_REQUESTS * REQUEST_WORDS);
   #bytes = Buffer.allocUnsafeSlow(INITIAL_BYTES);
   #objects: unknown[] = [];
   #ids: number[] = [];
@@ -85,24 +86,24 @@ export class Submission {
 
   /** Queues a single-key (or key-less) operation. */
   push(code: OpCode, id: number, number: bigint | number = 0, wantCas = false): number {
-    const h = this.#header();
+    const h = this.#request();
     this.#ids.push(id);
-    const headers = this.#headers;
-    headers[h + Header.Code] = code | (wantCas ? WANT_CAS : 0);
-    headers[h + Header.Id] = id;
+    const requests = this.#requests;
+    requests[h + RequestWord.Code] = code | (wantCas ? WANT_CAS : 0);
+    requests[h + RequestWord.Id] = id;
     // An operation without a key (close) gets no `item`: its key and value words read empty.
-    headers[h + Header.KeyOffset] = 0;
-    headers[h + Header.KeyLength] = 0;
-    headers[h + Header.ValueOffset] = 0;
-    headers[h + Header.ValueLength] = 0;
-    headers[h + Header.Flags] = 0;
-    headers[h + Header.Exptime] = 0;
+    requests[h + RequestWord.KeyOffset] = 0;
+    requests[h + RequestWord.KeyLength] = 0;
+    requests[h + RequestWord.ValueOffset] = 0;
+    requests[h + RequestWord.ValueLength] = 0;
+    requests[h + RequestWord.Flags] = 0;
+    requests[h + RequestWord.Exptime] = 0;
     if (typeof number === 'bigint') {
-      headers[h + Header.NumberLow] = Number(number & 0xffffffffn);
-      headers[h + Header.NumberHigh] = Number(number >> 32n);
+      requests[h + RequestWord.NumberLow] = Number(number & 0xffffffffn);
+      requests[h + RequestWord.NumberHigh] = Number(number >> 32n);
     } else {
-      headers[h + Header.NumberLow] = number % 0x100000000;
-      headers[h + Header.NumberHigh] = Math.floor(number / 0x100000000);
+      requests[h + RequestWord.NumberLow] = number % 0x100000000;
+      requests[h + RequestWord.NumberHigh] = Math.floor(number / 0x100000000);
     }
     return h;
   }
@@ -110,23 +111,23 @@ export class Submission {
   /** Queues a multi-key operation; its `count` items must follow, through `item`. */
   pushMulti(code: OpCode, id: number, count: number, number: bigint | number = 0): void {
     const h = this.push(code, id, number);
-    this.#headers[h + Header.Code] |= MULTI;
-    this.#headers[h + Header.KeyLength] = count;
+    this.#requests[h + RequestWord.Code] |= MULTI;
+    this.#requests[h + RequestWord.KeyLength] = count;
   }
 
   /**
    * Writes the key (`prefix + key`, pylibmc's key_prefix: `keyBytes` is their total, already
-   * validated) and value of the operation whose header starts at `h`, or, with `h` undefined,
+   * validated) and value of the operation whose request starts at `h`, or, with `h` undefined,
    * of the next item of a multi-key operation.
    */
   item(h: number | undefined, prefix: Bytes | undefined, key: Bytes, keyBytes: number, value?: Bytes, flags = 0, exptime = 0): void {
     const valueBytes = value === undefined ? 0 : typeof value === 'string' ? Buffer.byteLength(value) : value.length;
     const inline = valueBytes <= INLINE_VALUE_MAX && this.#used + valueBytes <= INLINE_BYTES_MAX;
     this.#reserve(keyBytes + (inline ? valueBytes : 0));
-    if (h === undefined) h = this.#header();
-    const headers = this.#headers;
-    headers[h + Header.KeyOffset] = this.#used;
-    headers[h + Header.KeyLength] = keyBytes;
+    if (h === undefined) h = this.#request();
+    const requests = this.#requests;
+    requests[h + RequestWord.KeyOffset] = this.#used;
+    requests[h + RequestWord.KeyLength] = keyBytes;
     // Each part's UTF-8 length is at least its length in UTF-16 units, equal only for ASCII: so
     // when the total equals the sum of the lengths, both parts are ASCII.
     if (typeof key === 'string' && (prefix === undefined ? 0 : prefix.length) + key.length === keyBytes && (prefix === undefined || typeof prefix === 'string')) {
@@ -137,20 +138,20 @@ export class Submission {
       this.#write(key);
     }
     if (value === undefined || valueBytes === 0) {
-      headers[h + Header.ValueOffset] = 0;
-      headers[h + Header.ValueLength] = 0;
+      requests[h + RequestWord.ValueOffset] = 0;
+      requests[h + RequestWord.ValueLength] = 0;
     } else if (inline) {
-      headers[h + Header.ValueOffset] = this.#used;
-      headers[h + Header.ValueLength] = valueBytes;
+      requests[h + RequestWord.ValueOffset] = this.#used;
+      requests[h + RequestWord.ValueLength] = valueBytes;
       this.#write(value);
     } else {
-      headers[h + Header.ValueOffset] = IN_OBJECTS;
-      headers[h + Header.ValueLength] = this.#objects.length;
+      requests[h + RequestWord.ValueOffset] = IN_OBJECTS;
+      requests[h + RequestWord.ValueLength] = this.#objects.length;
       this.#objects.push(value);
       if (typeof value !== 'string') this.#holdsBuffer = true;
     }
-    headers[h + Header.Flags] = flags;
-    headers[h + Header.Exptime] = exptime;
+    requests[h + RequestWord.Flags] = flags;
+    requests[h + RequestWord.Exptime] = exptime;
   }
 
   /**
@@ -168,7 +169,7 @@ export class Submission {
     this.#used = 0;
     this.#objects = [];
     try {
-      this.#native.submit(this.#headers, this.#bytes, words, objects);
+      this.#native.submit(this.#requests, this.#bytes, words, objects);
     } catch (error) {
       const ids = this.#ids;
       this.#ids = [];
@@ -177,21 +178,21 @@ export class Submission {
     this.#ids.length = 0;
     // A batch far larger than usual leaves its buffers behind: they are not kept for the next.
     if (this.#bytes.length > KEPT_BYTES_MAX) this.#bytes = Buffer.allocUnsafeSlow(INITIAL_BYTES);
-    if (this.#headers.length > KEPT_HEADERS_MAX * HEADER_WORDS) this.#headers = new Uint32Array(INITIAL_HEADERS * HEADER_WORDS);
+    if (this.#requests.length > KEPT_REQUESTS_MAX * REQUEST_WORDS) this.#requests = new Uint32Array(INITIAL_REQUESTS * REQUEST_WORDS);
   }
 
   /**
-   * Claims the next header and schedules a flush. Not zeroed: `push` writes every word of an
-   * operation's header, `item` every word the addon reads of an item's.
+   * Claims the next request and schedules a flush. Not zeroed: `push` writes every word of an
+   * operation's request, `item` every word the addon reads of an item's.
    */
-  #header(): number {
-    if (this.#words + HEADER_WORDS > this.#headers.length) {
-      const grown = new Uint32Array(this.#headers.length * 2);
-      grown.set(this.#headers);
-      this.#headers = grown;
+  #request(): number {
+    if (this.#words + REQUEST_WORDS > this.#requests.length) {
+      const grown = new Uint32Array(this.#requests.length * 2);
+      grown.set(this.#requests);
+      this.#requests = grown;
     }
     const h = this.#words;
-    this.#words += HEADER_WORDS;
+    this.#words += REQUEST_WORDS;
     if (!this.#scheduled) {
       this.#scheduled = true;
       queueMicrotask(this.#flush);

@@ -12,7 +12,7 @@
 #include <mutex>
 #include <vector>
 
-#include "operation.h"
+#include "core/operation.h"
 
 namespace lmc {
 

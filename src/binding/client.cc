@@ -2,40 +2,14 @@
 
 #include <cstring>
 
-#include "config.h"
+#include "core/config.h"
 
 namespace lmc {
 
 namespace {
 
-// Request headers, kHeaderWords uint32 words each (lib/submission.ts writes them). An operation
-// is one header; a multi-key operation (kMulti) is one header whose kKeyLength is its item
-// count, followed by one header per item (of which only the key, value, flags and exptime
-// words are read).
-enum HeaderWord {
-  kCode = 0,         // OpCode | kWantCas | kMulti
-  kId = 1,           // request id
-  kKeyOffset = 2,    // key bytes in the byte buffer
-  kKeyLength = 3,
-  kValueOffset = 4,  // value bytes in the byte buffer, or kInObjects
-  kValueLength = 5,  // or, with kInObjects, the index in the objects array
-  kFlags = 6,
-  kExptime = 7,
-  kNumberLow = 8,  // Cas: token; Incr/Decr: delta (64 bits in two words)
-  kNumberHigh = 9,
-  kHeaderWords = 10,
-};
-constexpr uint32_t kWantCas = 1u << 8;
-constexpr uint32_t kMulti = 1u << 9;
-constexpr uint32_t kInObjects = 0xffffffffu;
+using namespace protocol;  // the batch format (src/protocol.h)
 
-// Completion metadata, kMetaWords uint32 words per record. A single operation is one record:
-// id, rc, flags, value length. A multi-key operation is a record id, rc, item count, kMultiRecord
-// followed by one record per item: rc, flags, value length, 0.
-constexpr uint32_t kMetaWords = 4;
-constexpr uint32_t kNoValue = 0xffffffffu;
-constexpr uint32_t kValueInExtras = 0xfffffffeu;
-constexpr uint32_t kMultiRecord = 0xfffffffdu;
 // Small values share one slab Buffer per delivery, which JavaScript slices without copying;
 // larger ones get a Buffer of their own so that keeping one value cannot pin a big slab.
 constexpr size_t kSlabValueMax = 4096;
@@ -259,8 +233,8 @@ napi_value Client::Submit(napi_env env, napi_value* argv) {
       napi_get_value_uint32(env, argv[2], &words) != napi_ok) {
     return fail("submit: bad arguments");
   }
-  size_t count = words / kHeaderWords;  // header slots
-  if (count * kHeaderWords > header_count) return fail("submit: header array too short");
+  size_t count = words / kRequestWords;  // header slots
+  if (count * kRequestWords > header_count) return fail("submit: header array too short");
   const uint32_t* h = static_cast<const uint32_t*>(header_data);
   const char* base = static_cast<const char*>(bytes_data);
   napi_value objects = argv[3];
@@ -296,9 +270,9 @@ napi_value Client::Submit(napi_env env, napi_value* argv) {
     batch.clear();
     return fail(message);
   };
-  const uint32_t* end = h + count * kHeaderWords;
+  const uint32_t* end = h + count * kRequestWords;
   while (h < end) {
-    uint32_t code = h[kCode] & 0xff;
+    uint32_t code = h[kCode] & kCodeMask;
     if (code >= kOpCodeCount) return abandon("submit: unknown operation");
     Operation* op = NewOperation();
     batch.push_back(op);
@@ -308,8 +282,8 @@ napi_value Client::Submit(napi_env env, napi_value* argv) {
     op->id = h[kId];
     op->number = static_cast<uint64_t>(h[kNumberHigh]) << 32 | h[kNumberLow];
     uint32_t items = op->multi ? h[kKeyLength] : 1;
-    const uint32_t* first = op->multi ? h + kHeaderWords : h;
-    if (op->multi && items > static_cast<size_t>(end - h) / kHeaderWords - 1) {
+    const uint32_t* first = op->multi ? h + kRequestWords : h;
+    if (op->multi && items > static_cast<size_t>(end - h) / kRequestWords - 1) {
       return abandon("submit: item headers out of range");
     }
     // The I/O threads rely on each operation's shape: a multi-key operation has keys, and only
@@ -317,9 +291,9 @@ napi_value Client::Submit(napi_env env, napi_value* argv) {
     if (op->multi && (items == 0 || !IsKeyed(op->code))) return abandon("submit: malformed multi-key operation");
     op->items.resize(items);
     for (uint32_t i = 0; i < items; i++) {
-      if (!read_item(first + i * kHeaderWords, op->items[i])) return abandon("submit: bytes out of range");
+      if (!read_item(first + i * kRequestWords, op->items[i])) return abandon("submit: bytes out of range");
     }
-    h += (op->multi ? items + 1 : 1) * kHeaderWords;
+    h += (op->multi ? items + 1 : 1) * kRequestWords;
   }
   if (batch.empty()) return nullptr;
   if (in_flight_ == 0) {
@@ -474,15 +448,12 @@ napi_value Client::Reusable(napi_env env, ReusableBuffer& kept, size_t size, siz
   return value;
 }
 
-// Calls onComplete(meta, slab, extras, records) once per wake-up:
-//   meta:   Uint32Array of records (see kMetaWords), in completion order; only the first
-//           `records` are this delivery's (the array is reused)
+// Calls onComplete(meta, slab, extras, records) once per wake-up, in the format of
+// src/protocol.h:
+//   meta:   Uint32Array of records, in completion order; only the first `records` are this
+//           delivery's (the array is reused)
 //   slab:   the small values, back to back, in the order of their records
-//   extras: in record order, whichever apply: a value of its own (length kValueInExtras); the
-//           CAS token as a BigInt (want_cas and a hit); the new counter value (Incr/Decr
-//           success: a number, or a BigInt beyond 2^53 - 1); the stats ([[name, [key, value,
-//           ...]], ...]; Stats success); and, last for its operation, libmemcached's message and
-//           the "host:port" or undefined (the operation's rc is a failure, not IsSoftResult).
+//   extras: per item kItemExtras, then per operation kOperationExtras, whichever apply
 // onComplete returns true when it kept no view of the slab, which may then be reused.
 void Client::Deliver(napi_env env) {
   std::vector<Operation*> done = engine_->TakeCompleted();
@@ -511,7 +482,7 @@ void Client::Deliver(napi_env env) {
   // The meta array and the slab are kept from one delivery to the next: JavaScript reads the
   // meta array only during the call, and says (by returning true) when it kept no view of the
   // slab, having decoded every value in it to a string. A slab it keeps a view of is left to it.
-  napi_value meta_array = Reusable(env, meta_, records * kMetaWords * sizeof(uint32_t), kMetaKeptMax, true);
+  napi_value meta_array = Reusable(env, meta_, records * kRecordWords * sizeof(uint32_t), kMetaKeptMax, true);
   napi_value slab = Reusable(env, slab_, slab_size, kSlabMax, false);
   void* meta_data = meta_.data;
   void* slab_data = slab_.data;
@@ -536,8 +507,11 @@ void Client::Deliver(napi_env env) {
   napi_value undefined;
   napi_get_undefined(env, &undefined);
 
-  // Writes an item's value length (and the value to the slab or extras).
+  // Writes an item's value to the slab, or makes it a Buffer of its own (the Value extra);
+  // returns its value-length word.
+  napi_value own_value = nullptr;
   auto value = [&](const Item& item) -> uint32_t {
+    own_value = nullptr;
     if (!item.hit) return kNoValue;
     size_t size = item.result.size();
     if (size <= kSlabValueMax && size <= slab_left) {
@@ -548,43 +522,75 @@ void Client::Deliver(napi_env env) {
       slab_left -= size;
       return static_cast<uint32_t>(size);
     }
-    napi_value buffer = nullptr;
-    napi_create_buffer_copy(env, size, item.result.data(), nullptr, &buffer);
-    push(buffer);
+    napi_create_buffer_copy(env, size, item.result.data(), nullptr, &own_value);
     return kValueInExtras;
+  };
+  // The extras of an item and of an operation, in the order src/protocol.h defines, each when it
+  // applies (the conditions are the ones documented on Extra).
+  auto item_extras = [&](const Operation* op, const Item& item) {
+    for (Extra extra : kItemExtras) {
+      switch (extra) {
+        case Extra::Value:
+          if (own_value != nullptr) push(own_value);
+          break;
+        case Extra::CasToken:
+          if (op->want_cas && item.hit) push(bigint(item.result_cas));
+          break;
+        default:
+          break;
+      }
+    }
+  };
+  auto operation_extras = [&](const Operation* op, bool soft) {
+    for (Extra extra : kOperationExtras) {
+      switch (extra) {
+        case Extra::CounterValue:
+          if (!op->multi && op->rc == MEMCACHED_SUCCESS && (op->code == OpCode::Incr || op->code == OpCode::Decr)) {
+            push(FromUint64(env, op->result_number));
+          }
+          break;
+        case Extra::Stats:
+          if (soft && ReturnsStats(op->code)) push(StatsToJs(env, op->stats));
+          break;
+        case Extra::ErrorMessage:
+          if (!soft) push(string(op->error));
+          break;
+        case Extra::ErrorServer:
+          if (!soft) push(op->server.empty() ? undefined : string(op->server));
+          break;
+        default:
+          break;
+      }
+    }
   };
 
   for (Operation* op : done) {
     Recycler recycle{this, op};
     bool soft = IsSoftResult(op->rc);
     if (op->multi) {
-      *meta++ = op->id;
-      *meta++ = op->rc;
-      *meta++ = static_cast<uint32_t>(op->items.size());
-      *meta++ = kMultiRecord;
+      meta[kRecordId] = op->id;
+      meta[kRecordRc] = op->rc;
+      meta[kRecordFlags] = static_cast<uint32_t>(op->items.size());
+      meta[kRecordValueLength] = kMultiRecord;
+      meta += kRecordWords;
       for (const Item& item : op->items) {
-        *meta++ = item.rc;
-        *meta++ = item.result_flags;
-        *meta++ = value(item);
-        *meta++ = 0;
-        if (op->want_cas && item.hit) push(bigint(item.result_cas));
+        meta[kItemRc] = item.rc;
+        meta[kItemFlags] = item.result_flags;
+        meta[kItemValueLength] = value(item);
+        meta[kItemUnused] = 0;
+        meta += kRecordWords;
+        item_extras(op, item);
       }
     } else {
       const Item* item = op->items.empty() ? nullptr : &op->items[0];
-      *meta++ = op->id;
-      *meta++ = op->rc;
-      *meta++ = item != nullptr ? item->result_flags : 0;
-      *meta++ = item != nullptr ? value(*item) : kNoValue;
-      if (op->want_cas && item != nullptr && item->hit) push(bigint(item->result_cas));
-      if (soft && op->rc == MEMCACHED_SUCCESS && (op->code == OpCode::Incr || op->code == OpCode::Decr)) {
-        push(FromUint64(env, op->result_number));
-      }
-      if (soft && ReturnsStats(op->code)) push(StatsToJs(env, op->stats));
+      meta[kRecordId] = op->id;
+      meta[kRecordRc] = op->rc;
+      meta[kRecordFlags] = item != nullptr ? item->result_flags : 0;
+      meta[kRecordValueLength] = item != nullptr ? value(*item) : kNoValue;
+      meta += kRecordWords;
+      if (item != nullptr) item_extras(op, *item);
     }
-    if (!soft) {
-      push(string(op->error));
-      push(op->server.empty() ? undefined : string(op->server));
-    }
+    operation_extras(op, soft);
   }
 
   napi_value callback = nullptr;
