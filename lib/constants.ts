@@ -1,5 +1,5 @@
 /**
- * libmemcached's numbers, read from the addon (src/constants.cc), which takes them from the
+ * libmemcached's numbers, read from the addon (src/binding/constants.cc), which takes them from the
  * headers it was compiled against: no return code, behavior, hash or distribution id is typed
  * by hand in lib/. Each is looked up once, when a module loads, by the C enumerator's name; a
  * name the addon does not know throws then instead of becoming undefined.

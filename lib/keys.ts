@@ -21,7 +21,7 @@ function describe(key: Key): string {
 
 /**
  * Checks `key` and returns its byte length (which, for a string, equals its `length` exactly
- * when it is ASCII: lib/submission.ts relies on that).
+ * when it is ASCII: lib/native/request-writer.ts relies on that).
  * @param extra bytes added in front on the wire (namespace), counted in the limit
  * @param binary the binary protocol is length-prefixed and carries any byte; the text protocol does not
  * @param verifyKeys the verify_keys behavior (text protocol): libmemcached then refuses any byte

@@ -27,7 +27,7 @@ interface Completed {
   server?: string;
 }
 
-/** Writes a delivery the way src/client.cc Deliver does, extras in the exported order. */
+/** Writes a delivery the way src/binding/client.cc Deliver does, extras in the exported order. */
 function deliver(ops: Completed[]): { meta: Uint32Array; slab: Buffer; extras: unknown[]; records: number } {
   const { itemExtras, operationExtras, softReturnCodes } = { ...native.protocol, softReturnCodes: native.constants.softReturnCodes };
   const words: number[] = [];

@@ -2,7 +2,7 @@
  * The two sides of the native boundary agree. The batch format is defined once, in
  * src/protocol.h, and mirrored in lib/native/protocol.ts: every name and number of the mirror is
  * checked against what the addon exports from that header, and so is the order of the extras.
- * libmemcached's own numbers are not described twice: the addon exports them (src/constants.cc),
+ * libmemcached's own numbers are not described twice: the addon exports them (src/binding/constants.cc),
  * checked here against the headers it was compiled with.
  */
 import { spawnSync } from 'node:child_process';
@@ -57,12 +57,12 @@ describe('the batch format: lib/native/protocol.ts mirrors src/protocol.h', () =
   });
 });
 
-test('the reply-check command kinds in src/libmemcached_private.h are those of deps/patches/0002', () => {
+test('the reply-check command kinds in src/core/libmemcached_private.h are those of deps/patches/0002', () => {
   // memcached_response_check() takes the kind of command as an int; the patch defines them in
   // libmemcached's response.h, which is not installed, so the addon restates the ones it uses.
   const patch = src('deps/patches/0002-strict-reply-parsing.patch');
   const kinds = Object.fromEntries([...patch.matchAll(/^\+\s+MEMCACHED_COMMAND_(\w+) = (\d+),/gm)].map((m) => [m[1], Number(m[2])]));
-  const header = src('src/libmemcached_private.h');
+  const header = src('src/core/libmemcached_private.h');
   const used = Object.fromEntries([...header.matchAll(/kReplyTo(\w+) = (\d+)/g)].map((m) => [m[1].toUpperCase(), Number(m[2])]));
   expect(Object.keys(used).length).toBeGreaterThanOrEqual(3);
   for (const [name, value] of Object.entries(used)) expect([name, kinds[name]]).toEqual([name, value]);

@@ -48,10 +48,10 @@ export interface NativeClient {
   ioThreads(): number;
 }
 
-/** libmemcached's enumerators by name, numbered as the addon was compiled (src/constants.cc). */
+/** libmemcached's enumerators by name, numbered as the addon was compiled (src/binding/constants.cc). */
 export interface NativeConstants {
   returnCodes: Readonly<Record<string, number>>;
-  /** The return codes that are answers, not failures (IsSoftResult in src/operation.cc). */
+  /** The return codes that are answers, not failures (IsSoftResult in src/core/operation.cc). */
   softReturnCodes: readonly number[];
   behaviors: Readonly<Record<string, number>>;
   hashes: Readonly<Record<string, number>>;
