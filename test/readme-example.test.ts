@@ -99,7 +99,7 @@ afterAll(async () => {
   if (work) fs.rmSync(work, { recursive: true, force: true });
 });
 
-test('the README has the ESM example first and its CommonJS form', () => {
+test("the README's first js block is the ESM example, and it has a CommonJS form", () => {
   expect(esm).toBeDefined();
   expect(esm.code).toMatch(/^import \{[^}]*\bClient\b[^}]*\} from 'libmemcached';/m);
   expect(esm.code).toContain('process.env.MEMCACHED_SERVER');
