@@ -2,7 +2,8 @@
  * The `failover` option: the behaviors that make libmemcached 1.1.4 take an unreachable server
  * out of the key distribution and put it back later. Each one is needed:
  *
- * - a consistent distribution (ketama): modula never re-routes a key (pylibmc-behavior.md §5.5);
+ * - a consistent distribution (ketama): modula never re-routes a key
+ *   (docs/pylibmc-compatibility.md, Dead servers);
  * - `remove_failed`: eject a server once it has failed `failure_limit` times;
  * - `failure_limit: 1`: eject at the first failed connection. Read timeouts never count (a
  *   slow server is not ejected, only one that cannot be reached), so one is enough, and every
@@ -10,7 +11,7 @@
  * - `retry_timeout: 1`: how long a failed server's keys reject before it is tried again;
  * - `dead_timeout: 10`: how long an ejected server stays out before it is tried again. Without
  *   it libmemcached 1.1.4 puts the server back after retry_timeout and rejects its keys with
- *   ServerDead forever (libmemcached-facts.md §6, §9).
+ *   ServerDead forever (docs/libmemcached-notes.md, Failure handling).
  *
  * Behaviors given explicitly win over these, so `{ failover: true, behaviors: { dead_timeout: 30 } }`
  * tunes one of them.

@@ -2,7 +2,7 @@
  * Key rules, checked before any I/O. A key that breaks them must never reach libmemcached's
  * text protocol: a space injects a second key into a `get`, a CR/LF desyncs the connection for
  * every later operation, and a namespaced key over 250 bytes makes the server answer
- * CLIENT_ERROR and leaves the stream out of step (libmemcached-facts.md §0, §3).
+ * CLIENT_ERROR and leaves the stream out of step (docs/libmemcached-notes.md, Text-protocol keys).
  */
 import { BadKeyProvided } from './errors';
 

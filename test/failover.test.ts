@@ -152,7 +152,7 @@ test.each([1, 3])('a killed server, %i connection(s): bounded failures, its keys
     )
       .map(([k, n]) => `${k} ${n}`)
       .join(', ');
-  // The figures the README quotes.
+  // The figures docs/failover.md quotes.
   console.log(
     [
       `failover with ${WORKERS} workers (set then get), 3 servers, ${connections} connection(s), dead_timeout ${DEAD_TIMEOUT} s:`,

@@ -154,7 +154,7 @@ describe('SASL', () => {
     await writer.set('sasl:guarded', 'secret');
     const anonymous = new Client([server.spec], { binary: true });
     await expect(anonymous.set('sasl:y', 'v')).rejects.toBeInstanceOf(AuthFailure);
-    // libmemcached reports the refused get as a miss (libmemcached-facts.md §4): no value either way.
+    // libmemcached reports the refused get as a miss (docs/libmemcached-notes.md, SASL): no value either way.
     const read = await anonymous.get('sasl:guarded').catch((e: unknown) => e);
     expect(read).not.toBe('secret');
     expect(read === undefined || read instanceof Error).toBe(true);

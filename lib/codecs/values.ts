@@ -1,5 +1,5 @@
 /**
- * Values on the wire, in pylibmc 1.6's format (docs/values.md), so that a Node service
+ * Values on the wire, in pylibmc 1.6's format (docs/pylibmc-compatibility.md, Wire format), so that a Node service
  * and a Python service sharing a memcached read each other's values:
  *
  *   JavaScript                      flags              bytes              pylibmc reads

@@ -158,7 +158,7 @@ export interface SaslServer extends MemcachedServer {
 }
 
 /**
- * A memcached that requires SASL (PLAIN, from a private sasldb; libmemcached-facts.md §4).
+ * A memcached that requires SASL (PLAIN, from a private sasldb; docs/libmemcached-notes.md, SASL).
  * Debian's memcached reads its SASL configuration from SASL_CONF_PATH.
  */
 export async function startSaslMemcached(): Promise<SaslServer> {
@@ -192,7 +192,7 @@ export interface HungServer {
 
 /**
  * A server that accepts connections and never answers (the hung memcached of
- * libmemcached-facts §6), in this process: its sockets are paused, never read or written.
+ * docs/libmemcached-notes.md, Failure handling), in this process: its sockets are paused, never read or written.
  */
 export async function startHungServer(): Promise<HungServer> {
   const sockets = new Set<net.Socket>();
