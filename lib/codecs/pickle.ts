@@ -114,6 +114,7 @@ const APPEND_CHUNK = 1024;
 /** V8's BigInt holds at most 2^30 bits; a longer LONG4 could only fail later, less clearly. */
 const MAX_LONG_BYTES = 2 ** 30 / 8;
 
+/** Opcodes refused with their name: they build class instances or reach outside the pickle. */
 const OPCODE_NAMES: Record<number, string> = {
   0x81: 'NEWOBJ',
   0x92: 'NEWOBJ_EX',
@@ -223,273 +224,293 @@ export function unpickle(data: Buffer): unknown {
   }
 }
 
-function run(data: Buffer): unknown {
-  const r = new Reader(data);
-  const stack: unknown[] = [];
-  const memo = new Map<number, unknown>();
-  const marks: number[] = [];
+/**
+ * The unpickler's state: the reader over the pickle, the stack with its marks, the memo. Each
+ * opcode of OPCODES runs on it; run() feeds it a pickle, a test one opcode at a time.
+ */
+export class Machine {
+  readonly r: Reader;
+  readonly stack: unknown[] = [];
+  readonly memo = new Map<number, unknown>();
+  readonly marks: number[] = [];
   // REDUCE may copy at most as much as the pickle holds, in all. Python's pickles stay within
   // it: the argument of every call it writes is written out in full, and a value used twice is
   // a memo reference to the call's result, not a second call. A hostile pickle could otherwise
   // memoize 1 MiB of str and call bytes() on it a thousand times in a few kilobytes.
-  let reduceBudget = data.length;
+  reduceBudget: number;
+  /** Set by STOP: the stack's one value is the pickle's. */
+  stopped = false;
 
-  const pop = (): unknown => {
+  constructor(data: Buffer) {
+    this.r = new Reader(data);
+    this.reduceBudget = data.length;
+  }
+
+  pop(): unknown {
+    const stack = this.stack;
     if (stack.length === 0 || stack[stack.length - 1] === MARK) throw new UnpickleError('stack underflow');
     return stack.pop();
-  };
-  const top = (): unknown => {
+  }
+
+  top(): unknown {
+    const stack = this.stack;
     if (stack.length === 0 || stack[stack.length - 1] === MARK) throw new UnpickleError('stack underflow');
     return stack[stack.length - 1];
-  };
-  const popMark = (): unknown[] => {
-    const at = marks.pop();
+  }
+
+  /** The items above the last MARK, the MARK first; removed from the stack. */
+  popMark(): unknown[] {
+    const at = this.marks.pop();
     if (at === undefined) throw new UnpickleError('MARK missing');
-    return stack.splice(at);
-  };
-  const list = (target: unknown): unknown[] => {
+    return this.stack.splice(at);
+  }
+
+  list(target: unknown): unknown[] {
     if (!Array.isArray(target)) throw new UnpickleError('APPEND to something that is not a list');
     return target;
-  };
-  const dict = (target: unknown): Dict => {
+  }
+
+  dict(target: unknown): Dict {
     if (!(target instanceof Dict)) throw new UnpickleError('SETITEM on something that is not a dict');
     return target;
-  };
-  const setItems = (target: Dict, items: unknown[]): void => {
+  }
+
+  setItems(target: Dict, items: unknown[]): void {
     if (items.length % 2 !== 0) throw new UnpickleError('odd number of items for a dict');
     for (let i = 0; i < items.length; i += 2) target.entries.set(hashable(items[i]), items[i + 1]);
-  };
-  const memoGet = (index: number): unknown => {
-    if (!memo.has(index)) throw new UnpickleError(`memo entry ${index} missing`);
-    return memo.get(index);
-  };
-  const text = (bytes: Buffer): string => {
+  }
+
+  memoGet(index: number): unknown {
+    if (!this.memo.has(index)) throw new UnpickleError(`memo entry ${index} missing`);
+    return this.memo.get(index);
+  }
+
+  text(bytes: Buffer): string {
     // Python's strict UTF-8: a pickle of a str never holds invalid sequences.
     const decoded = bytes.toString('utf8');
     if (!Buffer.from(decoded, 'utf8').equals(bytes)) throw new UnpickleError('invalid UTF-8 in a str');
     return decoded;
-  };
-
-  for (;;) {
-    const op = r.byte();
-    switch (op) {
-      case 0x80: // PROTO
-        if (r.byte() > 5) throw new UnpickleError('pickle protocol above 5');
-        break;
-      case 0x95: {
-        // FRAME: a length hint only, but (as CPython checks) one that the data must hold.
-        const length = r.u64();
-        if (length > BigInt(r.remaining)) throw new UnpickleError('truncated pickle: a frame longer than the data');
-        break;
-      }
-      case 0x2e: {
-        // STOP
-        if (stack.length !== 1 || marks.length !== 0) throw new UnpickleError('malformed pickle: STOP with a stack of ' + stack.length);
-        return finish(stack[0]);
-      }
-      case 0x28: // MARK
-        // The MARK sits below its items on the stack; popMark removes it with them.
-        marks.push(stack.length);
-        stack.push(MARK);
-        break;
-      case 0x30: // POP (of a MARK too, as Python's own unpickler allows)
-        if (stack[stack.length - 1] === MARK) popMark();
-        else pop();
-        break;
-      case 0x31: // POP_MARK
-        popMark();
-        break;
-      case 0x32: // DUP
-        stack.push(top());
-        break;
-      case 0x4e: // NONE
-        stack.push(null);
-        break;
-      case 0x88: // NEWTRUE
-        stack.push(true);
-        break;
-      case 0x89: // NEWFALSE
-        stack.push(false);
-        break;
-      case 0x4a: // BININT
-        stack.push(r.i32());
-        break;
-      case 0x4b: // BININT1
-        stack.push(r.byte());
-        break;
-      case 0x4d: // BININT2
-        stack.push(r.u16());
-        break;
-      case 0x8a: // LONG1
-        stack.push(decodeLong(r.take(r.byte())));
-        break;
-      case 0x8b: {
-        // LONG4
-        const n = r.i32();
-        if (n < 0) throw new UnpickleError('negative LONG4 length');
-        stack.push(decodeLong(r.take(n)));
-        break;
-      }
-      case 0x47: // BINFLOAT
-        stack.push(r.take(8).readDoubleBE(0));
-        break;
-      case 0x58: // BINUNICODE
-        stack.push(text(r.take(r.u32())));
-        break;
-      case 0x8c: // SHORT_BINUNICODE
-        stack.push(text(r.take(r.byte())));
-        break;
-      case 0x8d: // BINUNICODE8
-        stack.push(text(r.take(r.u64())));
-        break;
-      case 0x54: // BINSTRING (Python 2 str): Python 3 reads it as text too
-        stack.push(r.take(r.i32()).toString('latin1'));
-        break;
-      case 0x55: // SHORT_BINSTRING
-        stack.push(r.take(r.byte()).toString('latin1'));
-        break;
-      case 0x42: // BINBYTES
-        stack.push(Buffer.from(r.take(r.u32())));
-        break;
-      case 0x43: // SHORT_BINBYTES
-        stack.push(Buffer.from(r.take(r.byte())));
-        break;
-      case 0x8e: // BINBYTES8
-      case 0x96: // BYTEARRAY8
-        stack.push(Buffer.from(r.take(r.u64())));
-        break;
-      // Lists and tuples both read as arrays.
-      case 0x5d: // EMPTY_LIST
-      case 0x29: // EMPTY_TUPLE
-        stack.push([]);
-        break;
-      case 0x6c: // LIST
-      case 0x74: // TUPLE
-        stack.push(popMark().slice(1));
-        break;
-      case 0x61: {
-        // APPEND
-        const item = pop();
-        list(top()).push(item);
-        break;
-      }
-      case 0x65: {
-        // APPENDS
-        // In slices of at most APPEND_CHUNK: spreading a whole batch into push() overflows the
-        // stack when it is large (one of 200,000 items, say); pushing one by one is half as fast.
-        const items = popMark();
-        const target = list(top());
-        for (let i = 1; i < items.length; i += APPEND_CHUNK) target.push(...items.slice(i, i + APPEND_CHUNK));
-        break;
-      }
-      case 0x85: // TUPLE1
-        stack.push([pop()]);
-        break;
-      case 0x86: {
-        // TUPLE2
-        const b = pop();
-        stack.push([pop(), b]);
-        break;
-      }
-      case 0x87: {
-        // TUPLE3
-        const c = pop();
-        const b = pop();
-        stack.push([pop(), b, c]);
-        break;
-      }
-      case 0x7d: // EMPTY_DICT
-        stack.push(new Dict());
-        break;
-      case 0x64: {
-        // DICT
-        const d = new Dict();
-        setItems(d, popMark().slice(1));
-        stack.push(d);
-        break;
-      }
-      case 0x73: {
-        // SETITEM
-        const value = pop();
-        const key = pop();
-        setItems(dict(top()), [key, value]);
-        break;
-      }
-      case 0x75: {
-        // SETITEMS
-        const items = popMark().slice(1);
-        setItems(dict(top()), items);
-        break;
-      }
-      case 0x8f: // EMPTY_SET
-        stack.push(new Set());
-        break;
-      case 0x90: {
-        // ADDITEMS
-        const items = popMark().slice(1);
-        const target = top();
-        if (!(target instanceof Set)) throw new UnpickleError('ADDITEMS to something that is not a set');
-        for (const item of items) target.add(hashable(item));
-        break;
-      }
-      case 0x91: // FROZENSET
-        stack.push(new Set(popMark().slice(1).map(hashable)));
-        break;
-      case 0x71: // BINPUT
-        memo.set(r.byte(), top());
-        break;
-      case 0x72: // LONG_BINPUT
-        memo.set(r.u32(), top());
-        break;
-      case 0x94: // MEMOIZE
-        memo.set(memo.size, top());
-        break;
-      case 0x70: // PUT
-        memo.set(memoIndex(r.line()), top());
-        break;
-      case 0x68: // BINGET
-        stack.push(memoGet(r.byte()));
-        break;
-      case 0x6a: // LONG_BINGET
-        stack.push(memoGet(r.u32()));
-        break;
-      case 0x67: // GET
-        stack.push(memoGet(memoIndex(r.line())));
-        break;
-      case 0x63: {
-        // GLOBAL
-        const module = r.line();
-        stack.push(findGlobal(module, r.line()));
-        break;
-      }
-      case 0x93: {
-        // STACK_GLOBAL
-        const name = pop();
-        const module = pop();
-        if (typeof module !== 'string' || typeof name !== 'string') throw new UnpickleError('STACK_GLOBAL needs two str');
-        stack.push(findGlobal(module, name));
-        break;
-      }
-      case 0x52: {
-        // REDUCE
-        const args = pop();
-        const callable = pop();
-        if (!(callable instanceof Global) || !Array.isArray(args)) throw new UnpickleError('REDUCE of something that is not a known type');
-        reduceBudget -= reduceCost(args);
-        if (reduceBudget < 0) throw new UnpickleError('REDUCE calls would copy more than the pickle holds');
-        stack.push(callable.reducer(args));
-        break;
-      }
-      default: {
-        const name = OPCODE_NAMES[op];
-        throw new UnpickleError(
-          name !== undefined
-            ? `${name}: class instances and external references are not read`
-            : `unsupported pickle opcode 0x${op.toString(16).padStart(2, '0')} (protocols 2 to 5 are read)`,
-        );
-      }
-    }
   }
+}
+
+/** One opcode: its name (as pickletools calls it) and what it does to the machine. */
+export interface Opcode {
+  readonly name: string;
+  readonly run: (m: Machine) => void;
+}
+const op = (name: string, run: (m: Machine) => void): Opcode => ({ name, run });
+
+/** Every opcode read, by byte; any other is refused (see unsupported). */
+export const OPCODES: Readonly<Record<number, Opcode>> = Object.freeze({
+  [0x80]: op('PROTO', (m) => {
+    if (m.r.byte() > 5) throw new UnpickleError('pickle protocol above 5');
+  }),
+  [0x95]: op('FRAME', (m) => {
+    // A length hint only, but (as CPython checks) one that the data must hold.
+    const length = m.r.u64();
+    if (length > BigInt(m.r.remaining)) throw new UnpickleError('truncated pickle: a frame longer than the data');
+  }),
+  [0x2e]: op('STOP', (m) => {
+    if (m.stack.length !== 1 || m.marks.length !== 0) throw new UnpickleError('malformed pickle: STOP with a stack of ' + m.stack.length);
+    m.stopped = true;
+  }),
+  [0x28]: op('MARK', (m) => {
+    // The MARK sits below its items on the stack; popMark removes it with them.
+    m.marks.push(m.stack.length);
+    m.stack.push(MARK);
+  }),
+  [0x30]: op('POP', (m) => {
+    // (Of a MARK too, as Python's own unpickler allows.)
+    if (m.stack[m.stack.length - 1] === MARK) m.popMark();
+    else m.pop();
+  }),
+  [0x31]: op('POP_MARK', (m) => {
+    m.popMark();
+  }),
+  [0x32]: op('DUP', (m) => {
+    m.stack.push(m.top());
+  }),
+  [0x4e]: op('NONE', (m) => {
+    m.stack.push(null);
+  }),
+  [0x88]: op('NEWTRUE', (m) => {
+    m.stack.push(true);
+  }),
+  [0x89]: op('NEWFALSE', (m) => {
+    m.stack.push(false);
+  }),
+  [0x4a]: op('BININT', (m) => {
+    m.stack.push(m.r.i32());
+  }),
+  [0x4b]: op('BININT1', (m) => {
+    m.stack.push(m.r.byte());
+  }),
+  [0x4d]: op('BININT2', (m) => {
+    m.stack.push(m.r.u16());
+  }),
+  [0x8a]: op('LONG1', (m) => {
+    m.stack.push(decodeLong(m.r.take(m.r.byte())));
+  }),
+  [0x8b]: op('LONG4', (m) => {
+    const n = m.r.i32();
+    if (n < 0) throw new UnpickleError('negative LONG4 length');
+    m.stack.push(decodeLong(m.r.take(n)));
+  }),
+  [0x47]: op('BINFLOAT', (m) => {
+    m.stack.push(m.r.take(8).readDoubleBE(0));
+  }),
+  [0x58]: op('BINUNICODE', (m) => {
+    m.stack.push(m.text(m.r.take(m.r.u32())));
+  }),
+  [0x8c]: op('SHORT_BINUNICODE', (m) => {
+    m.stack.push(m.text(m.r.take(m.r.byte())));
+  }),
+  [0x8d]: op('BINUNICODE8', (m) => {
+    m.stack.push(m.text(m.r.take(m.r.u64())));
+  }),
+  [0x54]: op('BINSTRING', (m) => {
+    // Python 2's str: Python 3 reads it as text too.
+    m.stack.push(m.r.take(m.r.i32()).toString('latin1'));
+  }),
+  [0x55]: op('SHORT_BINSTRING', (m) => {
+    m.stack.push(m.r.take(m.r.byte()).toString('latin1'));
+  }),
+  [0x42]: op('BINBYTES', (m) => {
+    m.stack.push(Buffer.from(m.r.take(m.r.u32())));
+  }),
+  [0x43]: op('SHORT_BINBYTES', (m) => {
+    m.stack.push(Buffer.from(m.r.take(m.r.byte())));
+  }),
+  [0x8e]: op('BINBYTES8', (m) => {
+    m.stack.push(Buffer.from(m.r.take(m.r.u64())));
+  }),
+  [0x96]: op('BYTEARRAY8', (m) => {
+    m.stack.push(Buffer.from(m.r.take(m.r.u64())));
+  }),
+  // Lists and tuples both read as arrays.
+  [0x5d]: op('EMPTY_LIST', (m) => {
+    m.stack.push([]);
+  }),
+  [0x29]: op('EMPTY_TUPLE', (m) => {
+    m.stack.push([]);
+  }),
+  [0x6c]: op('LIST', (m) => {
+    m.stack.push(m.popMark().slice(1));
+  }),
+  [0x74]: op('TUPLE', (m) => {
+    m.stack.push(m.popMark().slice(1));
+  }),
+  [0x61]: op('APPEND', (m) => {
+    const item = m.pop();
+    m.list(m.top()).push(item);
+  }),
+  [0x65]: op('APPENDS', (m) => {
+    // In slices of at most APPEND_CHUNK: spreading a whole batch into push() overflows the
+    // stack when it is large (one of 200,000 items, say); pushing one by one is half as fast.
+    const items = m.popMark();
+    const target = m.list(m.top());
+    for (let i = 1; i < items.length; i += APPEND_CHUNK) target.push(...items.slice(i, i + APPEND_CHUNK));
+  }),
+  [0x85]: op('TUPLE1', (m) => {
+    m.stack.push([m.pop()]);
+  }),
+  [0x86]: op('TUPLE2', (m) => {
+    const b = m.pop();
+    m.stack.push([m.pop(), b]);
+  }),
+  [0x87]: op('TUPLE3', (m) => {
+    const c = m.pop();
+    const b = m.pop();
+    m.stack.push([m.pop(), b, c]);
+  }),
+  [0x7d]: op('EMPTY_DICT', (m) => {
+    m.stack.push(new Dict());
+  }),
+  [0x64]: op('DICT', (m) => {
+    const d = new Dict();
+    m.setItems(d, m.popMark().slice(1));
+    m.stack.push(d);
+  }),
+  [0x73]: op('SETITEM', (m) => {
+    const value = m.pop();
+    const key = m.pop();
+    m.setItems(m.dict(m.top()), [key, value]);
+  }),
+  [0x75]: op('SETITEMS', (m) => {
+    const items = m.popMark().slice(1);
+    m.setItems(m.dict(m.top()), items);
+  }),
+  [0x8f]: op('EMPTY_SET', (m) => {
+    m.stack.push(new Set());
+  }),
+  [0x90]: op('ADDITEMS', (m) => {
+    const items = m.popMark().slice(1);
+    const target = m.top();
+    if (!(target instanceof Set)) throw new UnpickleError('ADDITEMS to something that is not a set');
+    for (const item of items) target.add(hashable(item));
+  }),
+  [0x91]: op('FROZENSET', (m) => {
+    m.stack.push(new Set(m.popMark().slice(1).map(hashable)));
+  }),
+  [0x71]: op('BINPUT', (m) => {
+    m.memo.set(m.r.byte(), m.top());
+  }),
+  [0x72]: op('LONG_BINPUT', (m) => {
+    m.memo.set(m.r.u32(), m.top());
+  }),
+  [0x94]: op('MEMOIZE', (m) => {
+    m.memo.set(m.memo.size, m.top());
+  }),
+  [0x70]: op('PUT', (m) => {
+    m.memo.set(memoIndex(m.r.line()), m.top());
+  }),
+  [0x68]: op('BINGET', (m) => {
+    m.stack.push(m.memoGet(m.r.byte()));
+  }),
+  [0x6a]: op('LONG_BINGET', (m) => {
+    m.stack.push(m.memoGet(m.r.u32()));
+  }),
+  [0x67]: op('GET', (m) => {
+    m.stack.push(m.memoGet(memoIndex(m.r.line())));
+  }),
+  [0x63]: op('GLOBAL', (m) => {
+    const module = m.r.line();
+    m.stack.push(findGlobal(module, m.r.line()));
+  }),
+  [0x93]: op('STACK_GLOBAL', (m) => {
+    const name = m.pop();
+    const module = m.pop();
+    if (typeof module !== 'string' || typeof name !== 'string') throw new UnpickleError('STACK_GLOBAL needs two str');
+    m.stack.push(findGlobal(module, name));
+  }),
+  [0x52]: op('REDUCE', (m) => {
+    const args = m.pop();
+    const callable = m.pop();
+    if (!(callable instanceof Global) || !Array.isArray(args)) throw new UnpickleError('REDUCE of something that is not a known type');
+    m.reduceBudget -= reduceCost(args);
+    if (m.reduceBudget < 0) throw new UnpickleError('REDUCE calls would copy more than the pickle holds');
+    m.stack.push(callable.reducer(args));
+  }),
+});
+
+function unsupported(byte: number): UnpickleError {
+  const name = OPCODE_NAMES[byte];
+  return new UnpickleError(
+    name !== undefined
+      ? `${name}: class instances and external references are not read`
+      : `unsupported pickle opcode 0x${byte.toString(16).padStart(2, '0')} (protocols 2 to 5 are read)`,
+  );
+}
+
+function run(data: Buffer): unknown {
+  const m = new Machine(data);
+  while (!m.stopped) {
+    const byte = m.r.byte();
+    const opcode = OPCODES[byte];
+    if (opcode === undefined) throw unsupported(byte);
+    opcode.run(m);
+  }
+  return finish(m.stack[0]);
 }
 
 type Container = unknown[] | Set<unknown> | Dict;
