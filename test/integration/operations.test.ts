@@ -2,8 +2,8 @@
  * Every operation of the pylibmc surface against a real memcached, in the text and the binary
  * protocol, with pylibmc's soft (false / default) and hard (rejection) answers.
  */
-import { Client, NotFound, TooBig } from '../lib';
-import { MemcachedServer, PROTOCOLS, startMemcached } from './harness/memcached';
+import { Client, NotFound, TooBig } from '../../lib';
+import { MemcachedServer, PROTOCOLS, startMemcached } from '../harness/memcached';
 
 let server: MemcachedServer;
 beforeAll(async () => {

@@ -2,9 +2,9 @@
  * Transports against real servers: a UNIX socket, IPv6, UDP (what libmemcached supports over it,
  * and a clear refusal without I/O for the rest) and SASL.
  */
-import { AuthFailure, Client, NotSupportedError, supportSasl } from '../lib';
-import { MemcachedServer, SaslServer, startMemcached, startSaslMemcached } from './harness/memcached';
-import { rawGet } from './harness/raw';
+import { AuthFailure, Client, NotSupportedError, supportSasl } from '../../lib';
+import { MemcachedServer, SaslServer, startMemcached, startSaslMemcached } from '../harness/memcached';
+import { rawGet } from '../harness/raw';
 
 describe('UNIX socket', () => {
   let server: MemcachedServer;

@@ -9,10 +9,10 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { Client, TimeoutError } from '../lib';
-import { HungServer, MemcachedServer, startHungServer, startMemcached } from './harness/memcached';
+import { Client, TimeoutError } from '../../lib';
+import { HungServer, MemcachedServer, startHungServer, startMemcached } from '../harness/memcached';
 
-const root = path.join(__dirname, '..');
+const root = path.join(__dirname, '..', '..');
 
 let server: MemcachedServer;
 let blackhole: HungServer;

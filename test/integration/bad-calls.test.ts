@@ -3,9 +3,9 @@
  * throws synchronously, and a value or number memcached would not honour is refused before
  * anything is sent. Each case here failed before its fix (see the comments).
  */
-import { BadKeyProvided, Client } from '../lib';
-import { MemcachedServer, PROTOCOLS, startMemcached } from './harness/memcached';
-import { rawGet } from './harness/raw';
+import { BadKeyProvided, Client } from '../../lib';
+import { MemcachedServer, PROTOCOLS, startMemcached } from '../harness/memcached';
+import { rawGet } from '../harness/raw';
 
 let server: MemcachedServer;
 const uncaught: unknown[] = [];

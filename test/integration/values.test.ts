@@ -11,9 +11,9 @@ jest.mock('node:zlib', () => {
   return { ...actual, deflateSync: jest.fn(actual.deflateSync), inflateSync: jest.fn(actual.inflateSync) };
 });
 
-import { CacheMiss, Client, DeserializationError, FLAG_JSON } from '../lib';
-import { MemcachedServer, PROTOCOLS, startMemcached } from './harness/memcached';
-import { rawGet, rawSet } from './harness/raw';
+import { CacheMiss, Client, DeserializationError, FLAG_JSON } from '../../lib';
+import { MemcachedServer, PROTOCOLS, startMemcached } from '../harness/memcached';
+import { rawGet, rawSet } from '../harness/raw';
 
 let server: MemcachedServer;
 beforeAll(async () => {

@@ -3,8 +3,8 @@
  * writing fails leaves nothing of itself in the batch, and a batch the addon refuses is reported
  * operation by operation, so that each can be settled.
  */
-import { HEADER_WORDS, Header, NativeClient, OpCode } from '../lib/native';
-import { Submission } from '../lib/submission';
+import { HEADER_WORDS, Header, NativeClient, OpCode } from '../../lib/native';
+import { Submission } from '../../lib/submission';
 
 interface Submitted {
   headers: Uint32Array;

@@ -10,11 +10,11 @@
  * mark for some distributions and keeps it for others. The client's configuration (hash()), each
  * I/O thread's handle (where keys go) and pylibmc must all end up with the same mark.
  */
-import { Client } from '../lib';
-import type { Behaviors } from '../lib/behaviors';
-import { MemcachedServer, startMemcached } from './harness/memcached';
-import { PylibmcRequest, PylibmcResult, runPylibmcBatch } from './harness/pylibmc';
-import { rawHas } from './harness/raw';
+import { Client } from '../../lib';
+import type { Behaviors } from '../../lib/behaviors';
+import { MemcachedServer, startMemcached } from '../harness/memcached';
+import { PylibmcRequest, PylibmcResult, runPylibmcBatch } from '../harness/pylibmc';
+import { rawHas } from '../harness/raw';
 
 const KEYS = Array.from({ length: 10_000 }, (_, i) => `place:${i}:${(i * 2654435761) % 1000003}`);
 /** Keys stored per combination and looked up on the servers: enough to catch a drifted ring. */

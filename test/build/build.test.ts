@@ -4,15 +4,15 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import * as lib from '../lib';
+import * as lib from '../../lib';
 
-const root = path.join(__dirname, '..');
+const root = path.join(__dirname, '..', '..');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const addonPath: string = require('node-gyp-build').path(root);
 
 describe('build', () => {
   test('exports version and capability information', () => {
-    expect(lib.version).toBe(require('../package.json').version);
+    expect(lib.version).toBe(require('../../package.json').version);
     expect(lib.libmemcachedVersion).toBe('1.1.4');
     expect(lib.libmemcachedCompiledVersion).toBe('1.1.4');
     expect(lib.supportSasl).toBe(true);

@@ -2,8 +2,8 @@
  * Order and batching under load: operations on one key run in the order JavaScript issued them,
  * and concurrent reads are coalesced into multi-gets, each caller getting its own value.
  */
-import { Client } from '../lib';
-import { MemcachedServer, startMemcached } from './harness/memcached';
+import { Client } from '../../lib';
+import { MemcachedServer, startMemcached } from '../harness/memcached';
 
 let server: MemcachedServer;
 beforeAll(async () => {

@@ -4,11 +4,11 @@
  * of range; changed on a live client on every I/O thread.
  */
 import * as net from 'node:net';
-import { Client, ConnectionError, MemcachedError, ServerDown } from '../lib';
-import { BEHAVIORS, BEHAVIOR_NAMES, HASHERS } from '../lib/behaviors';
-import { native } from '../lib/native';
-import { MemcachedServer, startMemcached } from './harness/memcached';
-import { runPylibmc } from './harness/pylibmc';
+import { Client, ConnectionError, MemcachedError, ServerDown } from '../../lib';
+import { BEHAVIORS, BEHAVIOR_NAMES, HASHERS } from '../../lib/behaviors';
+import { native } from '../../lib/native';
+import { MemcachedServer, startMemcached } from '../harness/memcached';
+import { runPylibmc } from '../harness/pylibmc';
 
 let server: MemcachedServer;
 beforeAll(async () => {

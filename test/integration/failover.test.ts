@@ -4,10 +4,10 @@
  * bound the failed operations, move the dead server's keys to the living ones, never let an
  * operation hang, and give the server its keys back after dead_timeout.
  */
-import { Client, FAILOVER_BEHAVIORS, MemcachedError, ServerDown, TimeoutError } from '../lib';
-import { HungServer, MemcachedServer, startHungServer, startMemcached } from './harness/memcached';
-import { rawGet } from './harness/raw';
-import { scaled } from './harness/timing';
+import { Client, FAILOVER_BEHAVIORS, MemcachedError, ServerDown, TimeoutError } from '../../lib';
+import { HungServer, MemcachedServer, startHungServer, startMemcached } from '../harness/memcached';
+import { rawGet } from '../harness/raw';
+import { scaled } from '../harness/timing';
 
 jest.setTimeout(scaled(60_000));
 

@@ -6,11 +6,11 @@
  * client must work again once the fault is gone.
  */
 import * as net from 'node:net';
-import { Client, MemcachedError } from '../lib';
-import { MemcachedServer, PROTOCOLS, startMemcached } from './harness/memcached';
-import { Proxy, startProxy } from './harness/proxy';
-import { rawGet } from './harness/raw';
-import { scaled } from './harness/timing';
+import { Client, MemcachedError } from '../../lib';
+import { MemcachedServer, PROTOCOLS, startMemcached } from '../harness/memcached';
+import { Proxy, startProxy } from '../harness/proxy';
+import { rawGet } from '../harness/raw';
+import { scaled } from '../harness/timing';
 
 // Each test stays within 10 s; the file takes 43–50 s here, about 8 s of it ts-jest compiling.
 jest.setTimeout(scaled(30_000));

@@ -9,9 +9,9 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { MemcachedServer, startMemcached } from './harness/memcached';
+import { MemcachedServer, startMemcached } from '../harness/memcached';
 
-const root = path.join(__dirname, '..');
+const root = path.join(__dirname, '..', '..');
 const TOOLCHAIN = ['cc', 'gcc', 'g++', 'c++', 'clang', 'clang++', 'make', 'cmake', 'ld'];
 
 let server: MemcachedServer;

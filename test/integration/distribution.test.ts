@@ -3,10 +3,10 @@
  * for every one of 10,000 keys under each configuration; and keys stored through either client
  * are on that server (checked on the server itself) and read by the other.
  */
-import { Client } from '../lib';
-import { MemcachedServer, startMemcached } from './harness/memcached';
-import { runPylibmc } from './harness/pylibmc';
-import { rawGet } from './harness/raw';
+import { Client } from '../../lib';
+import { MemcachedServer, startMemcached } from '../harness/memcached';
+import { runPylibmc } from '../harness/pylibmc';
+import { rawGet } from '../harness/raw';
 
 let servers: MemcachedServer[];
 beforeAll(async () => {

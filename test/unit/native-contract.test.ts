@@ -8,10 +8,10 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RETURN_CODE_NAMES, isSoft } from '../lib/constants';
-import * as native from '../lib/native';
+import { RETURN_CODE_NAMES, isSoft } from '../../lib/constants';
+import * as native from '../../lib/native';
 
-const src = (file: string) => fs.readFileSync(path.join(__dirname, '..', file), 'utf8');
+const src = (file: string) => fs.readFileSync(path.join(__dirname, '..', '..', file), 'utf8');
 
 function cppEnum(text: string, name: string): Record<string, number> {
   const body = new RegExp(`enum class ${name}[^{]*\\{([^}]*)\\}`).exec(text)?.[1] ?? '';
@@ -81,7 +81,7 @@ test('the addon refuses a malformed batch instead of running it', () => {
     client.dispose();
     console.log(JSON.stringify(outcomes));
   `;
-  const run = spawnSync(process.execPath, ['-e', script], { cwd: path.join(__dirname, '..'), encoding: 'utf8', timeout: 20_000 });
+  const run = spawnSync(process.execPath, ['-e', script], { cwd: path.join(__dirname, '..', '..'), encoding: 'utf8', timeout: 20_000 });
   expect(run.signal).toBeNull();
   expect(run.status).toBe(0);
   expect(JSON.parse(run.stdout)).toEqual([
@@ -109,7 +109,7 @@ function cEnum(text: string, name: string): Record<string, number> {
 
 describe('libmemcached constants come from the headers the addon was compiled with', () => {
   // The bundled build's headers (a system build's are the distribution's).
-  const include = native.native.linkage === 'static' ? path.join(__dirname, '..', 'deps', '.cache', 'install', 'include') : '/usr/include';
+  const include = native.native.linkage === 'static' ? path.join(__dirname, '..', '..', 'deps', '.cache', 'install', 'include') : '/usr/include';
   const header = (file: string) => fs.readFileSync(path.join(include, 'libmemcached-1.0', 'types', file), 'utf8');
   /** Every enumerator but the count at the end. */
   const named = (all: Record<string, number>, last: string) => Object.fromEntries(Object.entries(all).filter(([name]) => name !== last));

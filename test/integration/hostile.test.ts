@@ -40,12 +40,12 @@ import {
   writeThenClose,
   writeThenReset,
   writeThenSilence,
-} from './harness/hostile';
-import { MemcachedServer, PROTOCOLS, startMemcached } from './harness/memcached';
-import { scaled } from './harness/timing';
+} from '../harness/hostile';
+import { MemcachedServer, PROTOCOLS, startMemcached } from '../harness/memcached';
+import { scaled } from '../harness/timing';
 
-const root = path.join(__dirname, '..');
-const CHILD = path.join(__dirname, 'harness', 'hostile-child.js');
+const root = path.join(__dirname, '..', '..');
+const CHILD = path.join(__dirname, '..', 'harness', 'hostile-child.js');
 
 /** The child's poll and connect timeouts: one wait on the network (harness/timing.ts scales it). */
 const POLL_MS = scaled(400);

@@ -15,10 +15,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
-import { PROTOCOLS } from './harness/memcached';
-import { formatReport, reproOf } from './fuzz/report';
-import { randomSeed } from './fuzz/rng';
-import { FuzzRun, Trap } from './fuzz/runner';
+import { PROTOCOLS } from '../harness/memcached';
+import { formatReport, reproOf } from '../fuzz/report';
+import { randomSeed } from '../fuzz/rng';
+import { FuzzRun, Trap } from '../fuzz/runner';
 
 function numberFromEnv(name: string, fallback: number): number {
   const text = process.env[name];

@@ -6,10 +6,10 @@
  * nor overflow the stack or take time out of proportion to its size.
  */
 import { spawnSync } from 'node:child_process';
-import { DeserializationError } from '../lib/errors';
-import { MAX_DEPTH, UnpickleError, unpickle } from '../lib/pickle';
-import { FLAG_PICKLE, FLAG_ZLIB, decodeValue } from '../lib/values';
-import { PYTHON } from './harness/pylibmc';
+import { DeserializationError } from '../../lib/errors';
+import { MAX_DEPTH, UnpickleError, unpickle } from '../../lib/pickle';
+import { FLAG_PICKLE, FLAG_ZLIB, decodeValue } from '../../lib/values';
+import { PYTHON } from '../harness/pylibmc';
 
 /** Pickles of Python expressions, made by CPython: one hex line per (expression, protocol). */
 function pickles(code: string): Buffer[] {

@@ -1,6 +1,6 @@
 /** The error classes: pylibmc's names, libmemcached's codes, readable messages. */
-import * as lib from '../lib';
-import { MemcachedError, errorFromReturnCode } from '../lib/errors';
+import * as lib from '../../lib';
+import { MemcachedError, errorFromReturnCode } from '../../lib/errors';
 
 test('each pylibmc error class maps its return code, and all derive from MemcachedError', () => {
   const expected: Array<[string, number]> = [

@@ -1,6 +1,6 @@
 /** The first operations, end to end against a real memcached, in both protocols. */
-import { BadKeyProvided, Client, ClientClosedError, TooBig } from '../lib';
-import { MemcachedServer, startMemcached } from './harness/memcached';
+import { BadKeyProvided, Client, ClientClosedError, TooBig } from '../../lib';
+import { MemcachedServer, startMemcached } from '../harness/memcached';
 
 let server: MemcachedServer;
 

@@ -4,10 +4,10 @@
  * values, values written here read in pylibmc as the expected Python values, and key prefixes
  * and namespaces land on the same keys.
  */
-import { Client } from '../lib';
-import { MemcachedServer, PROTOCOLS, startMemcached } from './harness/memcached';
-import { PylibmcOp, runPylibmc } from './harness/pylibmc';
-import { rawGet } from './harness/raw';
+import { Client } from '../../lib';
+import { MemcachedServer, PROTOCOLS, startMemcached } from '../harness/memcached';
+import { PylibmcOp, runPylibmc } from '../harness/pylibmc';
+import { rawGet } from '../harness/raw';
 
 let server: MemcachedServer;
 beforeAll(async () => {

@@ -3,8 +3,8 @@
  * nothing listens: had any of these reached libmemcached, they would fail with a
  * ConnectionError instead of the validation error asserted here.
  */
-import { BadKeyProvided, Client, ClientClosedError, ConnectionError, ServerDown } from '../lib';
-import { freePort } from './harness/memcached';
+import { BadKeyProvided, Client, ClientClosedError, ConnectionError, ServerDown } from '../../lib';
+import { freePort } from '../harness/memcached';
 
 let mc: Client;
 let binaryMc: Client;
