@@ -4,18 +4,28 @@
  * hostile or broken input, which must fail with an UnpickleError (a DeserializationError with the
  * value's flags, for the client's caller) and never run or allocate anything on the pickle's word,
  * nor overflow the stack or take time out of proportion to its size.
+ *
+ * CPython's pickles come from test/fixtures/pickles.json (made by test/fixtures/pickles.py), so
+ * that this runs without python3; test/integration/pickle-fixtures.test.ts checks them against
+ * the machine's python3.
  */
-import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { DeserializationError } from '../../lib/errors';
 import { MAX_DEPTH, UnpickleError, unpickle } from '../../lib/pickle';
 import { FLAG_PICKLE, FLAG_ZLIB, decodeValue } from '../../lib/values';
-import { PYTHON } from '../harness/pylibmc';
 
-/** Pickles of Python expressions, made by CPython: one hex line per (expression, protocol). */
+// Read as data, not imported: type-checking a 400 KB JSON module would cost seconds.
+const FIXTURE: Record<string, string[]> = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'fixtures', 'pickles.json'), 'utf8')).pickles;
+
+/**
+ * Pickles of Python expressions, made by CPython: one per line `code` prints (the hex lines
+ * `python3 -c "import pickle, sys\n<code>"` wrote when the fixture was made).
+ */
 function pickles(code: string): Buffer[] {
-  const run = spawnSync(PYTHON, ['-c', `import pickle, sys\n${code}`], { encoding: 'utf8' });
-  if (run.status !== 0) throw new Error(run.stderr);
-  return run.stdout.trim().split('\n').map((line) => Buffer.from(line, 'hex'));
+  const lines = FIXTURE[code];
+  if (lines === undefined) throw new Error(`no pickles for this code in test/fixtures/pickles.json: add it to test/fixtures/pickles.py and run it\n${code}`);
+  return lines.map((line) => Buffer.from(line, 'hex'));
 }
 
 test.each([2, 3, 4, 5])('protocol %i: a list that contains itself stays circular', (protocol) => {
