@@ -252,13 +252,3 @@ describe.each(PROTOCOLS)('%s protocol', (name, binary) => {
     expect(await mc.get(k)).toBe(text + '!');
   });
 });
-
-test('server specs: string, comma-separated list, and normalisation', () => {
-  const mc = new Client(`${server.spec}, /tmp/x.sock,[::1]:11300:2`);
-  expect(mc.servers).toEqual([server.spec, '/tmp/x.sock', '[::1]:11300:2']);
-  expect(() => new Client([])).toThrow(/empty server list/);
-  expect(() => new Client(['udp:127.0.0.1', '127.0.0.1'])).toThrow(/mix/);
-  expect(() => new Client(['127.0.0.1:abc'])).toThrow(/port/);
-  expect(() => new Client(['127.0.0.1:70000'])).toThrow(RangeError);
-  return mc.close();
-});

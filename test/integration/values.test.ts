@@ -332,14 +332,5 @@ describe.each(PROTOCOLS)('%s protocol', (name, binary) => {
       expect(kept.slice(0, 20).map(String).sort()).toEqual([...keys].sort());
       await c.close();
     });
-
-    test('the default hooks are public and invert each other', () => {
-      const values: unknown[] = ['t', 5, 5n, true, null, { a: [1] }, Buffer.from('b'), -0];
-      for (const value of values) {
-        const [bytes, flags] = mc.serialize(value);
-        expect(mc.deserialize(Buffer.from(bytes), flags)).toStrictEqual(value);
-      }
-      expect(() => mc.serialize(undefined)).toThrow(TypeError);
-    });
   });
 });
