@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PYTHON } from '../harness/pylibmc';
+import { requirePython } from '../harness/pylibmc';
 
 const FIXTURE: Record<string, string[]> = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'fixtures', 'pickles.json'), 'utf8')).pickles;
 
@@ -17,8 +17,8 @@ test('the fixture holds pickles', () => {
 test.each(Object.entries(FIXTURE).map(([code, lines], i) => [i, code, lines] as const))(
   'snippet %i prints the committed pickles',
   (_i, code, lines) => {
-    const run = spawnSync(PYTHON, ['-c', `import pickle, sys\n${code}`], { encoding: 'utf8' });
-    if (run.status !== 0) throw new Error(`${PYTHON}: ${run.stderr || run.error}`);
+    const run = spawnSync(requirePython(), ['-c', `import pickle, sys\n${code}`], { encoding: 'utf8' });
+    if (run.status !== 0) throw new Error(`python3: ${run.stderr || run.error}`);
     // If this fails after a Python upgrade, regenerate: /usr/bin/python3 test/fixtures/pickles.py
     expect(run.stdout.trim().split('\n')).toEqual(lines);
   },
