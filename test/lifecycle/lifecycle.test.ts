@@ -3,8 +3,9 @@
  * and can be collected, busy ones keep it alive until their work settles, worker threads and
  * process exit tear clients down safely, and a server that never answers costs a bounded wait.
  *
- * Scenarios that end a process run in a child process (loading the built package), so that a
- * crash shows up as a signal rather than taking jest down.
+ * Scenarios that end a process run in a child process, and those of worker threads in a worker,
+ * both from test/lifecycle/child.js (loading the built package), so that a crash shows up as a
+ * signal rather than taking jest down.
  */
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
@@ -13,6 +14,8 @@ import { Client, TimeoutError } from '../../lib';
 import { HungServer, MemcachedServer, startHungServer, startMemcached } from '../harness/memcached';
 
 const root = path.join(__dirname, '..', '..');
+/** Runs one scenario, by name, in a process or a worker thread (see the file). */
+const CHILD = path.join(__dirname, 'child.js');
 
 let server: MemcachedServer;
 let blackhole: HungServer;
@@ -37,10 +40,11 @@ interface Run {
   ms: number;
 }
 
-function runScript(script: string, args: string[] = [], timeoutMs = 20_000): Promise<Run> {
+/** Runs `scenario` of test/lifecycle/child.js with `args` in a node process started with `nodeArgs`. */
+function runChild(scenario: string, args: Array<string | number>, nodeArgs: string[] = [], timeoutMs = 20_000): Promise<Run> {
   return new Promise((resolve, reject) => {
     const start = Date.now();
-    const child = spawn(process.execPath, [...args, '-e', script], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeArgs, CHILD, scenario, ...args.map(String)], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -57,11 +61,7 @@ function runScript(script: string, args: string[] = [], timeoutMs = 20_000): Pro
 }
 
 test('an idle client does not keep the process alive', async () => {
-  const run = await runScript(`
-    const { Client } = require('.');
-    const mc = new Client(['${server.spec}']);
-    mc.set('idle', 'v').then(() => mc.get('idle')).then((v) => console.log('got', v));
-  `);
+  const run = await runChild('idle', [server.spec]);
   expect(run.signal).toBeNull();
   expect(run.code).toBe(0);
   expect(run.stdout).toContain('got v');
@@ -70,50 +70,19 @@ test('an idle client does not keep the process alive', async () => {
 test('a client with work in flight keeps the process alive until it settles', async () => {
   // The only thing pending is a get on a server that never answers: the process must wait
   // for it (about the 1 s default timeout) and see it reject, not exit silently.
-  const run = await runScript(`
-    const { Client } = require('.');
-    const mc = new Client(['${blackholeSpec}']);
-    mc.get('k').then(() => console.log('resolved'), (e) => console.log('rejected', e.name, e.code));
-  `);
+  const run = await runChild('in-flight', [blackholeSpec]);
   expect(run.code).toBe(0);
   expect(run.stdout).toContain('rejected TimeoutError MEMCACHED_TIMEOUT');
 });
 
 test('process.exit() with operations in flight does not crash', async () => {
-  const run = await runScript(`
-    const { Client } = require('.');
-    const mc = new Client(['${blackholeSpec}']);
-    const live = new Client(['${server.spec}']);
-    for (let i = 0; i < 100; i++) { mc.get('k' + i).catch(() => {}); live.set('k' + i, 'v').catch(() => {}); }
-    setTimeout(() => process.exit(7), 50);
-  `);
+  const run = await runChild('exit-in-flight', [blackholeSpec, server.spec]);
   expect(run.signal).toBeNull();
   expect(run.code).toBe(7);
 });
 
 test('an unused client is garbage-collected', async () => {
-  const run = await runScript(
-    `
-    const { Client } = require('.');
-    let collected = 0;
-    const registry = new FinalizationRegistry(() => collected++);
-    // Each client lives in a function of its own, so no frame of the loop below can hold it.
-    async function use(i) {
-      const mc = new Client(['${server.spec}']);
-      await mc.set('gc' + i, 'v');
-      registry.register(mc, i);
-    }
-    (async () => {
-      for (let i = 0; i < 20; i++) await use(i);
-      for (let i = 0; i < 20 && collected < 20; i++) {
-        global.gc();
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      console.log('collected', collected);
-    })();
-  `,
-    ['--expose-gc'],
-  );
+  const run = await runChild('gc', [server.spec], ['--expose-gc']);
   expect(run.code).toBe(0);
   // All twenty were dropped without close(): their threads must be stopped and memory freed.
   expect(run.stdout).toContain('collected 20');
@@ -165,25 +134,16 @@ test('a server that never answers rejects with TimeoutError while other clients 
 });
 
 describe('worker threads', () => {
-  const workerScript = (spec: string, close: boolean) => `
-    const { parentPort } = require('node:worker_threads');
-    const { Client } = require(${JSON.stringify(root)});
-    (async () => {
-      const mc = new Client([${JSON.stringify(spec)}]);
-      await mc.set('worker', 'from a worker');
-      const value = await mc.get('worker');
-      if (${close}) await mc.close();
-      parentPort.postMessage(value);
-    })();
-  `;
+  /** A worker running `scenario` of test/lifecycle/child.js with `args`. */
+  const worker = (scenario: string, ...args: string[]) => new Worker(CHILD, { workerData: { scenario, args } });
 
   test.each([true, false])('a client works inside a worker, which exits cleanly (closed: %s)', async (close) => {
-    const worker = new Worker(workerScript(server.spec, close), { eval: true });
+    const w = worker('worker-set-get', server.spec, String(close));
     // Listen for the exit from the start: the worker may exit right after its message.
-    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    const exited = new Promise((resolve) => w.once('exit', resolve));
     const message = await new Promise((resolve, reject) => {
-      worker.once('message', resolve);
-      worker.once('error', reject);
+      w.once('message', resolve);
+      w.once('error', reject);
     });
     expect(message).toBe('from a worker');
     expect(await exited).toBe(0);
@@ -193,19 +153,10 @@ describe('worker threads', () => {
     // Termination can strike while the addon delivers completions or while JavaScript submits:
     // every N-API call may then fail, and none of those failures may abort the process.
     for (let i = 0; i < 30; i++) {
-      const worker = new Worker(
-        `
-        const { parentPort } = require('node:worker_threads');
-        const { Client } = require(${JSON.stringify(root)});
-        const mc = new Client([${JSON.stringify(server.spec)}]);
-        parentPort.postMessage('ready');
-        (async () => { for (;;) await Promise.all(Array.from({ length: 64 }, (_, k) => mc.get('k' + k))); })();
-      `,
-        { eval: true },
-      );
-      await new Promise((resolve) => worker.once('message', resolve));
+      const w = worker('worker-load', server.spec);
+      await new Promise((resolve) => w.once('message', resolve));
       await new Promise((resolve) => setTimeout(resolve, i % 7));
-      expect(await worker.terminate()).toBe(1);
+      expect(await w.terminate()).toBe(1);
     }
     const mc = new Client([server.spec]);
     expect(await mc.set('after-workers', 'ok')).toBe(true);
@@ -213,19 +164,9 @@ describe('worker threads', () => {
   });
 
   test('terminating a worker with operations in flight does not crash the process', async () => {
-    const worker = new Worker(
-      `
-      const { parentPort } = require('node:worker_threads');
-      const { Client } = require(${JSON.stringify(root)});
-      const hung = new Client([${JSON.stringify(blackholeSpec)}]);
-      const live = new Client([${JSON.stringify(server.spec)}]);
-      for (let i = 0; i < 50; i++) { hung.get('k' + i).catch(() => {}); live.set('w' + i, 'v').catch(() => {}); }
-      parentPort.postMessage('busy');
-    `,
-      { eval: true },
-    );
-    await new Promise((resolve) => worker.once('message', resolve));
-    const code = await worker.terminate();
+    const w = worker('worker-busy', blackholeSpec, server.spec);
+    await new Promise((resolve) => w.once('message', resolve));
+    const code = await w.terminate();
     expect(code).toBe(1);
     // The main thread is unharmed.
     const mc = new Client([server.spec]);
@@ -237,19 +178,10 @@ describe('worker threads', () => {
   // waiting for a thread blocked on the hung server to time out (here 5 s), then for the goodbye
   // to it to time out again.
   test('terminating a worker whose client is blocked on a hung server takes well under the timeout', async () => {
-    const worker = new Worker(
-      `
-      const { parentPort } = require('node:worker_threads');
-      const { Client } = require(${JSON.stringify(root)});
-      const hung = new Client([${JSON.stringify(blackholeSpec)}], { behaviors: { _poll_timeout: 5000, connect_timeout: 5000 } });
-      hung.get('k').catch(() => {});
-      setTimeout(() => parentPort.postMessage('blocked'), 200);
-    `,
-      { eval: true },
-    );
-    await new Promise((resolve) => worker.once('message', resolve));
+    const w = worker('worker-blocked', blackholeSpec);
+    await new Promise((resolve) => w.once('message', resolve));
     const start = Date.now();
-    expect(await worker.terminate()).toBe(1);
+    expect(await w.terminate()).toBe(1);
     expect(Date.now() - start).toBeLessThan(2500);
   });
 });
@@ -260,14 +192,7 @@ test('a process whose idle client is connected to a server that stopped answerin
   // reading until the server closes) waited out the 5 s timeout.
   const frozen = await startMemcached();
   try {
-    const run = await runScript(`
-      const { Client } = require('.');
-      const mc = new Client(['${frozen.spec}'], { behaviors: { _poll_timeout: 5000, connect_timeout: 5000 } });
-      mc.set('k', 'v').then(() => mc.setMulti({ a: '1', b: '2' })).then((failed) => {
-        process.kill(${frozen.pid}, 'SIGSTOP');
-        console.log('stored', failed.length);
-      });
-    `);
+    const run = await runChild('frozen', [frozen.spec, frozen.pid]);
     expect(run.stdout).toContain('stored 0');
     expect(run.code).toBe(0);
     expect(run.ms).toBeLessThan(3000);
