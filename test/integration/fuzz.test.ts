@@ -66,7 +66,7 @@ function trapProcess(trap: Trap): () => void {
 
 const protocols = PROTOCOLS.filter(([name]) => only === undefined || only === '' || name === only);
 
-console.log(`fuzz seed ${seed} (replay: FUZZ_SEED=${seed} npx jest test/fuzz.test.ts)`);
+console.log(`fuzz seed ${seed} (replay: FUZZ_SEED=${seed} npx jest test/integration/fuzz.test.ts)`);
 
 test.each(protocols)(
   '%s protocol: every call settles with a documented outcome',
