@@ -6,7 +6,7 @@
  */
 import { Client, FAILOVER_BEHAVIORS, MemcachedError, ServerDown, TimeoutError } from '../../lib';
 import { HungServer, MemcachedServer, startHungServer, startMemcached } from '../harness/memcached';
-import { rawGet } from '../harness/raw';
+import { rawGet, rawHas } from '../harness/raw';
 import { scaled } from '../harness/timing';
 
 jest.setTimeout(scaled(60_000));
@@ -75,6 +75,18 @@ const between = (outcomes: Outcome[], from: number, to: number) => outcomes.filt
 const failures = (outcomes: Outcome[]) => outcomes.filter((o) => o.error !== undefined);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Resolves as soon as `condition` holds (checked every 50 ms), rather than after a fixed sleep
+ * long enough for a slow machine; rejects, naming `what`, if it does not within `ms`.
+ */
+async function until(what: string, condition: () => boolean | Promise<boolean>, ms: number): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!(await condition())) {
+    if (performance.now() > deadline) throw new Error(`${what}: not so after ${ms} ms`);
+    await sleep(50);
+  }
+}
+
 let servers: MemcachedServer[];
 beforeAll(async () => {
   servers = await Promise.all([startMemcached(), startMemcached(), startMemcached()]);
@@ -127,17 +139,22 @@ test.each([1, 3])('a killed server, %i connection(s): bounded failures, its keys
   expect(victimKeys.length).toBeGreaterThan(100); // a third of them, give or take
 
   const run = load(mc);
-  await sleep(1000);
+  // A healthy period to compare with: some hundreds of operations.
+  await until('operations before the kill', () => run.outcomes.length >= 500, scaled(10_000));
   const killedAt = run.now();
   await victim.kill();
-  // Long enough for the ejection, and for one retry after dead_timeout while still dead.
+  // Long enough for the ejection, and for one retry after dead_timeout while still dead. A
+  // clock, not an event to wait for: libmemcached retries after dead_timeout, whatever happens.
   await sleep(DEAD_TIMEOUT * 1000 + 2000);
   const restartedAt = run.now();
   servers[1] = await startMemcached({ port: victim.port });
-  // A retry comes within dead_timeout (+1 s: libmemcached counts whole seconds).
-  await sleep(DEAD_TIMEOUT * 1000 + 1500);
+  // A retry comes within dead_timeout (+1 s: libmemcached counts whole seconds); it has come on
+  // every I/O thread once the load has written every one of the server's keys there again (the
+  // restarted server started empty, and each key has one thread).
+  await until('every key of the restarted server written there again', async () => (await rawHas(servers[1].port, victimKeys)).size === victimKeys.length, scaled((DEAD_TIMEOUT * 1000 + 1500) * 3));
   const backAt = run.now();
-  await sleep(1000);
+  // Then some hundreds of operations with every server back.
+  await until('operations after the return', () => between(run.outcomes, backAt, Infinity).length >= 500, scaled(10_000));
   await run.stop();
   const end = run.now();
 
