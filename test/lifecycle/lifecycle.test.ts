@@ -135,15 +135,15 @@ test('a server that never answers rejects with TimeoutError while other clients 
 
 describe('worker threads', () => {
   /** A worker running `scenario` of test/lifecycle/child.js with `args`. */
-  const worker = (scenario: string, ...args: string[]) => new Worker(CHILD, { workerData: { scenario, args } });
+  const startWorker = (scenario: string, ...args: string[]) => new Worker(CHILD, { workerData: { scenario, args } });
 
   test.each([true, false])('a client works inside a worker, which exits cleanly (closed: %s)', async (close) => {
-    const w = worker('worker-set-get', server.spec, String(close));
+    const worker = startWorker('worker-set-get', server.spec, String(close));
     // Listen for the exit from the start: the worker may exit right after its message.
-    const exited = new Promise((resolve) => w.once('exit', resolve));
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
     const message = await new Promise((resolve, reject) => {
-      w.once('message', resolve);
-      w.once('error', reject);
+      worker.once('message', resolve);
+      worker.once('error', reject);
     });
     expect(message).toBe('from a worker');
     expect(await exited).toBe(0);
@@ -153,10 +153,10 @@ describe('worker threads', () => {
     // Termination can strike while the addon delivers completions or while JavaScript submits:
     // every N-API call may then fail, and none of those failures may abort the process.
     for (let i = 0; i < 30; i++) {
-      const w = worker('worker-load', server.spec);
-      await new Promise((resolve) => w.once('message', resolve));
+      const worker = startWorker('worker-load', server.spec);
+      await new Promise((resolve) => worker.once('message', resolve));
       await new Promise((resolve) => setTimeout(resolve, i % 7));
-      expect(await w.terminate()).toBe(1);
+      expect(await worker.terminate()).toBe(1);
     }
     const mc = new Client([server.spec]);
     expect(await mc.set('after-workers', 'ok')).toBe(true);
@@ -164,9 +164,9 @@ describe('worker threads', () => {
   });
 
   test('terminating a worker with operations in flight does not crash the process', async () => {
-    const w = worker('worker-busy', blackholeSpec, server.spec);
-    await new Promise((resolve) => w.once('message', resolve));
-    const code = await w.terminate();
+    const worker = startWorker('worker-busy', blackholeSpec, server.spec);
+    await new Promise((resolve) => worker.once('message', resolve));
+    const code = await worker.terminate();
     expect(code).toBe(1);
     // The main thread is unharmed.
     const mc = new Client([server.spec]);
@@ -178,10 +178,10 @@ describe('worker threads', () => {
   // waiting for a thread blocked on the hung server to time out (here 5 s), then for the goodbye
   // to it to time out again.
   test('terminating a worker whose client is blocked on a hung server takes well under the timeout', async () => {
-    const w = worker('worker-blocked', blackholeSpec);
-    await new Promise((resolve) => w.once('message', resolve));
+    const worker = startWorker('worker-blocked', blackholeSpec);
+    await new Promise((resolve) => worker.once('message', resolve));
     const start = Date.now();
-    expect(await w.terminate()).toBe(1);
+    expect(await worker.terminate()).toBe(1);
     expect(Date.now() - start).toBeLessThan(2500);
   });
 });
