@@ -23,14 +23,20 @@ fi
 bin=$(mktemp -d "${TMPDIR:-/tmp}/lmc-unit-path.XXXXXX")
 trap 'rm -rf "$bin"' EXIT
 IFS=: read -r -a dirs <<< "$PATH"
+declare -A seen
 for dir in "${dirs[@]}"; do
   [ -d "$dir" ] || continue
+  targets=()
   for program in "$dir"/*; do
     name=${program##*/}
     case $name in memcached* | python*) continue ;; esac
     # The first of a name on PATH wins, as it would in a lookup.
-    [ -x "$program" ] && [ ! -e "$bin/$name" ] && ln -s "$program" "$bin/$name"
+    [ -z "${seen[$name]:-}" ] && [ -x "$program" ] || continue
+    seen[$name]=1
+    targets+=("$program")
   done
+  # One ln per folder: thousands of programs, one process each, would take seconds.
+  [ ${#targets[@]} -eq 0 ] || ln -s "${targets[@]}" "$bin/"
 done
 for missing in memcached python3 python; do
   if PATH=$bin command -v "$missing" > /dev/null; then
