@@ -14,7 +14,7 @@ const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { monitorEventLoopDelay } = require('node:perf_hooks');
-const { freePort, startMemcached, waitForPort } = require('../scripts/local-memcached');
+const { freePort, startMemcached, waitForPort } = require('../scripts/lib/memcached-server');
 
 const root = path.join(__dirname, '..');
 const args = process.argv.slice(2);
@@ -247,8 +247,8 @@ function percentile(sorted, p) {
  */
 async function faultIsolation(fault, rounds, windowMs) {
   const { Client } = require(root);
-  const healthy = [await startMemcached(['-m', '64']), await startMemcached(['-m', '64'])];
-  const third = await startMemcached(['-m', '64']);
+  const healthy = [await startMemcached({ args: ['-m', '64'] }), await startMemcached({ args: ['-m', '64'] })];
+  const third = await startMemcached({ args: ['-m', '64'] });
   const proxy = await startFaultProxy(third);
   const client = new Client([healthy[0].spec, healthy[1].spec, proxy.spec]);
   const good = [];
@@ -312,7 +312,7 @@ async function faultIsolation(fault, rounds, windowMs) {
 }
 
 async function main() {
-  const own = process.env.MEMCACHED_SERVERS ? undefined : await startMemcached(['-m', '256', '-c', '4096']);
+  const own = process.env.MEMCACHED_SERVERS ? undefined : await startMemcached({ args: ['-m', '256', '-c', '4096'] });
   const spec = process.env.MEMCACHED_SERVERS ? process.env.MEMCACHED_SERVERS.split(',')[0] : `${own.host}:${own.port}`;
   const [host, port] = spec.split(':');
   const names = Object.keys(CLIENTS).filter((n) => ONLY.length === 0 || ONLY.includes(n));

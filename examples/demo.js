@@ -2,10 +2,10 @@
 // otherwise starts a private memcached on a free loopback port and stops it afterwards.
 'use strict';
 const lib = require('..');
-const { startMemcached } = require('../scripts/local-memcached');
+const { startMemcached } = require('../scripts/lib/memcached-server');
 
 async function main() {
-  const own = process.env.MEMCACHED_SERVERS ? undefined : await startMemcached(['-m', '16']);
+  const own = process.env.MEMCACHED_SERVERS ? undefined : await startMemcached({ args: ['-m', '16'] });
   const servers = process.env.MEMCACHED_SERVERS || own.spec;
   console.log(`libmemcached ${lib.libmemcachedVersion} (${lib.linkage}), SASL ${lib.supportSasl}, servers: ${servers}`);
 
@@ -27,7 +27,7 @@ async function main() {
     console.log('delete greeting     ->', await client.delete('demo:greeting'));
   } finally {
     await client.close();
-    if (own) own.stop();
+    if (own) await own.stop();
   }
 }
 

@@ -14,7 +14,7 @@ const UINT64_MAX = (1n << 64n) - 1n;
  * text protocol carries it as a signed 32-bit number: memcached reads 2^31 and above as
  * negative, i.e. already expired, so a set "succeeds" and the item is gone at once. The binary
  * protocol carries an unsigned 32-bit field, read as such (a Unix time up to the year 2106).
- * Measured with memcached 1.6.18 (test/validation.test.ts and test/operations.test.ts).
+ * Measured with memcached 1.6.18 (test/unit/validation.test.ts and test/integration/operations.test.ts).
  */
 export function checkTime(time: unknown, operation: string, binary: boolean, name = 'time'): number {
   if (time === undefined) return 0;

@@ -3,7 +3,7 @@
 # addon and of libmemcached, and fails on any failed test or any sanitizer report, from jest's
 # processes or from any process a test starts (leaks: from every process that loaded the addon).
 #
-#   npm run test:sanitize [-- JEST ARGS]     e.g. `npm run test:sanitize -- test/values.test.ts`
+#   npm run test:sanitize [-- JEST ARGS]     e.g. `npm run test:sanitize -- test/integration/values.test.ts`
 #
 # Where things go (all git-ignored, reused by the next run):
 #   deps/.cache/sanitize/    libmemcached built with the sanitizer flags (deps/libmemcached.sh,

@@ -1,7 +1,7 @@
 // The batch format between JavaScript and the addon, defined once: the words of a request
 // (written by lib/native/requests.ts, read by Client::Submit) and of a completion (written by
 // Client::Deliver, read by lib/native/completions.ts), and the order of a completion's extras.
-// lib/native/protocol.ts mirrors every name here; test/native-contract.test.ts checks the mirror
+// lib/native/protocol.ts mirrors every name here; test/unit/native-contract.test.ts checks the mirror
 // against what Protocol() exports from this header, field by field.
 #pragma once
 

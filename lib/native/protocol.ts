@@ -2,7 +2,7 @@
  * The batch format between JavaScript and the addon, mirrored from src/protocol.h (its one
  * definition): the words of a request, the records of a completion and the order of a
  * completion's extras. Const enums, so that the hot paths read plain numbers;
- * test/native-contract.test.ts checks every name here against what the addon exports.
+ * test/unit/native-contract.test.ts checks every name here against what the addon exports.
  */
 
 /** What a request asks for (`lmc::OpCode`). */

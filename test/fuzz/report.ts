@@ -243,7 +243,7 @@ function indent(text: string, by: string): string {
 }
 
 export function replayCommand(seed: number, protocol: string, calls?: number): string {
-  return `FUZZ_SEED=${seed} FUZZ_PROTOCOL=${protocol}${calls !== undefined ? ` FUZZ_CALLS=${calls}` : ''} npx jest test/fuzz.test.ts`;
+  return `FUZZ_SEED=${seed} FUZZ_PROTOCOL=${protocol}${calls !== undefined ? ` FUZZ_CALLS=${calls}` : ''} npx jest test/integration/fuzz.test.ts`;
 }
 
 /** The run's report: what ran, then each kind of failure with its reproduction. */

@@ -1,4 +1,4 @@
-// Runs one hostile-server case in a process of its own (spawned by test/hostile.test.ts), so
+// Runs one hostile-server case in a process of its own (spawned by test/integration/hostile.test.ts), so
 // that a crash is a signal the test sees rather than the end of jest: one client on [fake, real
 // memcached], the case's operations, then a check that the real server still reads back
 // exactly; prints one JSON line.

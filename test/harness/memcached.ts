@@ -1,12 +1,15 @@
 /**
  * Real memcached servers for tests: started on free loopback ports (or UNIX sockets in a
- * private temporary folder), waited for until they accept connections, stopped by pid.
+ * private temporary folder), waited for until they accept connections, stopped by pid. The
+ * starting and stopping is scripts/lib/memcached-server.js, shared with the demo and the
+ * benchmark; this adds the tests' settings, SASL and a server that never answers.
  */
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { MemcachedServer, StartOptions, startMemcached as start } from '../../scripts/lib/memcached-server';
 
 /** The two protocols every operation is tested in: [name, the `binary` option]. */
 export const PROTOCOLS: Array<[name: string, binary: boolean]> = [
@@ -14,142 +17,15 @@ export const PROTOCOLS: Array<[name: string, binary: boolean]> = [
   ['binary', true],
 ];
 
-export interface MemcachedServer {
-  /** The spec to hand a Client: 'host:port' or the socket path. */
-  spec: string;
-  host: string;
-  port: number;
-  socket?: string;
-  pid: number;
-  stop(): Promise<void>;
-  /** SIGKILL, as a crash: no goodbye to the clients. Resolves once the process is gone. */
-  kill(): Promise<void>;
-}
+export type { MemcachedServer, StartOptions } from '../../scripts/lib/memcached-server';
+export { freePort } from '../../scripts/lib/memcached-server';
 
-export interface StartOptions {
-  /** Listen on a UNIX socket instead of TCP. */
-  unix?: boolean;
-  /** Also listen for UDP on the same port number. */
-  udp?: boolean;
-  /** Extra command-line arguments for memcached. */
-  args?: string[];
-  env?: NodeJS.ProcessEnv;
-  host?: string;
-  /** A fixed port (to bring a stopped server back where it was); otherwise a free one. */
-  port?: number;
-}
-
-const MEMCACHED = process.env.MEMCACHED_BIN ?? '/usr/bin/memcached';
-
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, host, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(options: net.NetConnectOpts): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(options);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-async function waitUntilListening(child: ChildProcess, options: net.NetConnectOpts, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`memcached (${what}) exited with ${child.exitCode ?? child.signalCode}`);
-    }
-    if (await canConnect(options)) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  child.kill('SIGKILL');
-  throw new Error(`memcached (${what}) did not start listening within 10 s`);
-}
-
-function stopper(child: ChildProcess, cleanup?: () => void): () => Promise<void> {
-  return () =>
-    new Promise<void>((resolve) => {
-      const done = () => {
-        cleanup?.();
-        resolve();
-      };
-      if (child.exitCode !== null || child.signalCode !== null) return done();
-      child.once('exit', done);
-      process.kill(child.pid as number, 'SIGTERM');
-      setTimeout(() => {
-        if (child.exitCode === null && child.signalCode === null) process.kill(child.pid as number, 'SIGKILL');
-      }, 2000).unref();
-    });
-}
-
-function killer(child: ChildProcess): () => Promise<void> {
-  return () =>
-    new Promise<void>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      process.kill(child.pid as number, 'SIGKILL');
-    });
-}
-
-function spawnMemcached(args: string[], env?: NodeJS.ProcessEnv): ChildProcess {
-  if (!fs.existsSync(MEMCACHED)) {
-    throw new Error(`${MEMCACHED} not found: install memcached (apt-get install -y memcached)`);
-  }
-  // memcached refuses to run as root without -u.
-  const user = process.getuid?.() === 0 ? ['-u', 'nobody'] : [];
-  const child = spawn(MEMCACHED, [...user, '-m', '64', '-c', '1024', '-t', '2', ...args], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: env ?? process.env,
-  });
-  child.stderr?.resume();
-  return child;
-}
-
-export async function startMemcached(options: StartOptions = {}): Promise<MemcachedServer> {
-  if (options.unix) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lmc-'));
-    fs.chmodSync(dir, 0o777);
-    const socket = path.join(dir, 'memcached.sock');
-    const child = spawnMemcached(['-s', socket, '-a', '0777', ...(options.args ?? [])], options.env);
-    await waitUntilListening(child, { path: socket }, socket);
-    return {
-      spec: socket,
-      host: socket,
-      port: 0,
-      socket,
-      pid: child.pid as number,
-      stop: stopper(child, () => fs.rmSync(dir, { recursive: true, force: true })),
-      kill: killer(child),
-    };
-  }
-  const host = options.host ?? '127.0.0.1';
-  for (let attempt = 0; ; attempt++) {
-    const port = options.port ?? (await freePort(host));
-    const child = spawnMemcached(
-      ['-l', host, '-p', String(port), '-U', options.udp ? String(port) : '0', ...(options.args ?? [])],
-      options.env,
-    );
-    try {
-      await waitUntilListening(child, { host, port }, `${host}:${port}`);
-    } catch (error) {
-      // Another process may have taken the port between probing and binding: try another.
-      if (attempt < 4) continue;
-      throw error;
-    }
-    const spec = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-    return { spec, host, port, pid: child.pid as number, stop: stopper(child), kill: killer(child) };
-  }
+/**
+ * memcached with the tests' settings (64 MB, 1024 connections, 2 threads: the machine has two
+ * cores), then `options.args`, which may override them.
+ */
+export function startMemcached(options: StartOptions = {}): Promise<MemcachedServer> {
+  return start({ ...options, args: ['-m', '64', '-c', '1024', '-t', '2', ...(options.args ?? [])] });
 }
 
 export interface SaslServer extends MemcachedServer {

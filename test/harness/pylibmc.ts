@@ -3,6 +3,7 @@
  * test/interop/pylibmc_helper.py documents the request format.
  */
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 /** Debian's python3: pylibmc is installed for it, not for a python3 that may come first in PATH. */
@@ -36,7 +37,16 @@ export interface PylibmcResult {
   servers?: number[];
 }
 
+/** Throws a clear error at once when there is no python3 to run (rather than a failed spawn's). */
+export function requirePython(): string {
+  if (!fs.existsSync(PYTHON)) {
+    throw new Error(`${PYTHON} not found: the pylibmc tests need Debian's python3 and python3-pylibmc (apt-get install -y python3-pylibmc), or PYLIBMC_PYTHON`);
+  }
+  return PYTHON;
+}
+
 function runHelper(input: unknown): unknown {
+  requirePython();
   const run = spawnSync(PYTHON, [HELPER], {
     input: JSON.stringify(input),
     encoding: 'utf8',

@@ -1,0 +1,125 @@
+// @ts-check
+// The code test/lifecycle/lifecycle.test.ts runs in a process or a worker thread of its own, one
+// scenario per run, loading the built package (dist/) as a user would. In a process of its own a
+// crash shows up as a signal rather than taking jest down, and exit is observable.
+//
+//   node [--expose-gc] test/lifecycle/child.js <scenario> <arg>...     (a process)
+//   new Worker('test/lifecycle/child.js', { workerData: { scenario, args } })   (a worker thread)
+//
+// Arguments are server specs (and a pid or a flag where a scenario says so); what a scenario
+// reports, it prints (process) or posts to its parent (worker).
+'use strict';
+const path = require('node:path');
+const { isMainThread, parentPort, workerData } = require('node:worker_threads');
+const { Client } = require(path.join(__dirname, '..', '..'));
+
+/** @param {unknown} message */
+const post = (message) => /** @type {import('node:worker_threads').MessagePort} */ (parentPort).postMessage(message);
+
+/** @type {Record<string, (...args: string[]) => void>} */
+const scenarios = {
+  /** One set and get on `spec`, then nothing: the idle client must not keep the process alive. */
+  idle(spec) {
+    const mc = new Client([spec]);
+    mc.set('idle', 'v')
+      .then(() => mc.get('idle'))
+      .then((v) => console.log('got', v));
+  },
+
+  /** A get on a server that never answers is all that is pending: the process must wait for it. */
+  'in-flight'(hungSpec) {
+    const mc = new Client([hungSpec]);
+    mc.get('k').then(
+      () => console.log('resolved'),
+      (e) => console.log('rejected', e.name, e.code),
+    );
+  },
+
+  /** process.exit(7) 50 ms into 100 gets on a hung server and 100 sets on a live one. */
+  'exit-in-flight'(hungSpec, spec) {
+    const mc = new Client([hungSpec]);
+    const live = new Client([spec]);
+    for (let i = 0; i < 100; i++) {
+      mc.get('k' + i).catch(() => {});
+      live.set('k' + i, 'v').catch(() => {});
+    }
+    setTimeout(() => process.exit(7), 50);
+  },
+
+  /** Twenty clients used once and dropped without close(): prints how many were collected. */
+  gc(spec) {
+    const gc = /** @type {() => void} */ (global.gc); // run with --expose-gc
+    let collected = 0;
+    const registry = new FinalizationRegistry(() => collected++);
+    // Each client lives in a function of its own, so no frame of the loop below can hold it.
+    /** @param {number} i */
+    async function use(i) {
+      const mc = new Client([spec]);
+      await mc.set('gc' + i, 'v');
+      registry.register(mc, i);
+    }
+    (async () => {
+      for (let i = 0; i < 20; i++) await use(i);
+      for (let i = 0; i < 20 && collected < 20; i++) {
+        gc();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      console.log('collected', collected);
+    })();
+  },
+
+  /** Stores on `spec`, then SIGSTOPs that server (`pid`): the process must still exit at once. */
+  frozen(spec, pid) {
+    const mc = new Client([spec], { behaviors: { _poll_timeout: 5000, connect_timeout: 5000 } });
+    mc.set('k', 'v')
+      .then(() => mc.setMulti({ a: '1', b: '2' }))
+      .then((failed) => {
+        process.kill(Number(pid), 'SIGSTOP');
+        console.log('stored', failed.length);
+      });
+  },
+
+  /** Worker: a set and a get, closing the client first when `close` is 'true'; posts the value. */
+  'worker-set-get'(spec, close) {
+    (async () => {
+      const mc = new Client([spec]);
+      await mc.set('worker', 'from a worker');
+      const value = await mc.get('worker');
+      if (close === 'true') await mc.close();
+      post(value);
+    })();
+  },
+
+  /** Worker: posts 'ready', then keeps 64 gets in flight for ever (until terminated). */
+  'worker-load'(spec) {
+    const mc = new Client([spec]);
+    post('ready');
+    (async () => {
+      for (;;) await Promise.all(Array.from({ length: 64 }, (_, k) => mc.get('k' + k)));
+    })();
+  },
+
+  /** Worker: 50 gets on a hung server and 50 sets on a live one in flight, then posts 'busy'. */
+  'worker-busy'(hungSpec, spec) {
+    const hung = new Client([hungSpec]);
+    const live = new Client([spec]);
+    for (let i = 0; i < 50; i++) {
+      hung.get('k' + i).catch(() => {});
+      live.set('w' + i, 'v').catch(() => {});
+    }
+    post('busy');
+  },
+
+  /** Worker: a get blocked on a hung server (5 s timeouts); posts 'blocked' 200 ms later. */
+  'worker-blocked'(hungSpec) {
+    const hung = new Client([hungSpec], { behaviors: { _poll_timeout: 5000, connect_timeout: 5000 } });
+    hung.get('k').catch(() => {});
+    setTimeout(() => post('blocked'), 200);
+  },
+};
+
+/** @type {{ scenario: string, args: string[] }} */
+const { scenario, args } = isMainThread ? { scenario: process.argv[2], args: process.argv.slice(3) } : workerData;
+const run = scenarios[scenario];
+if (!run) throw new Error(`unknown scenario ${JSON.stringify(scenario)}; known: ${Object.keys(scenarios).join(', ')}`);
+run(...args);

@@ -1,0 +1,203 @@
+/**
+ * The process never crashes or hangs because of a client: idle clients let the process exit
+ * and can be collected, busy ones keep it alive until their work settles, worker threads and
+ * process exit tear clients down safely, and a server that never answers costs a bounded wait.
+ *
+ * Scenarios that end a process run in a child process, and those of worker threads in a worker,
+ * both from test/lifecycle/child.js (loading the built package), so that a crash shows up as a
+ * signal rather than taking jest down.
+ */
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { Client, TimeoutError } from '../../lib';
+import { HungServer, MemcachedServer, startHungServer, startMemcached } from '../harness/memcached';
+
+const root = path.join(__dirname, '..', '..');
+/** Runs one scenario, by name, in a process or a worker thread (see the file). */
+const CHILD = path.join(__dirname, 'child.js');
+
+let server: MemcachedServer;
+let blackhole: HungServer;
+let blackholeSpec: string;
+
+beforeAll(async () => {
+  server = await startMemcached();
+  blackhole = await startHungServer();
+  blackholeSpec = blackhole.spec;
+});
+
+afterAll(async () => {
+  await blackhole?.stop();
+  await server?.stop();
+});
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs `scenario` of test/lifecycle/child.js with `args` in a node process started with `nodeArgs`. */
+function runChild(scenario: string, args: Array<string | number>, nodeArgs: string[] = [], timeoutMs = 20_000): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const start = Date.now();
+    const child = spawn(process.execPath, [...nodeArgs, CHILD, scenario, ...args.map(String)], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`child did not exit within ${timeoutMs} ms; stdout: ${stdout}; stderr: ${stderr}`));
+    }, timeoutMs);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - start });
+    });
+  });
+}
+
+test('an idle client does not keep the process alive', async () => {
+  const run = await runChild('idle', [server.spec]);
+  expect(run.signal).toBeNull();
+  expect(run.code).toBe(0);
+  expect(run.stdout).toContain('got v');
+});
+
+test('a client with work in flight keeps the process alive until it settles', async () => {
+  // The only thing pending is a get on a server that never answers: the process must wait
+  // for it (about the 1 s default timeout) and see it reject, not exit silently.
+  const run = await runChild('in-flight', [blackholeSpec]);
+  expect(run.code).toBe(0);
+  expect(run.stdout).toContain('rejected TimeoutError MEMCACHED_TIMEOUT');
+});
+
+test('process.exit() with operations in flight does not crash', async () => {
+  const run = await runChild('exit-in-flight', [blackholeSpec, server.spec]);
+  expect(run.signal).toBeNull();
+  expect(run.code).toBe(7);
+});
+
+test('an unused client is garbage-collected', async () => {
+  const run = await runChild('gc', [server.spec], ['--expose-gc']);
+  expect(run.code).toBe(0);
+  // All twenty were dropped without close(): their threads must be stopped and memory freed.
+  expect(run.stdout).toContain('collected 20');
+});
+
+test('close() waits for in-flight reads and writes of every kind', async () => {
+  const mc = new Client([server.spec], { connections: 2 });
+  const work = [
+    mc.setMulti({ a: '1', b: '2' }),
+    mc.getMulti(['a', 'b']),
+    ...Array.from({ length: 100 }, (_, i) => mc.set(`close:${i}`, 'v')),
+    ...Array.from({ length: 100 }, (_, i) => mc.get(`close:${i}`)),
+  ];
+  const closed = mc.close();
+  const settled = await Promise.allSettled(work);
+  await closed;
+  expect(settled.every((s) => s.status === 'fulfilled')).toBe(true);
+});
+
+test('close() during work on a hung server settles everything within the timeout', async () => {
+  const mc = new Client([blackholeSpec]);
+  const start = Date.now();
+  const work = Promise.allSettled(Array.from({ length: 10 }, (_, i) => mc.get(`hung:${i}`)));
+  await mc.close();
+  const settled = await work;
+  expect(settled.every((s) => s.status === 'rejected')).toBe(true);
+  // One coalesced multi-get waits one poll timeout (1 s by default), not one per key.
+  expect(Date.now() - start).toBeLessThan(5000);
+});
+
+test('a server that never answers rejects with TimeoutError while other clients and the event loop carry on', async () => {
+  const hung = new Client([blackholeSpec]);
+  const live = new Client([server.spec]);
+  let ticks = 0;
+  const ticker = setInterval(() => ticks++, 10);
+  const pending = hung.get('never').catch((e: unknown) => e);
+  // While the hung get waits, the live client keeps working.
+  for (let i = 0; i < 20; i++) {
+    expect(await live.set(`alive:${i}`, 'v')).toBe(true);
+    expect(await live.get(`alive:${i}`)).toBe('v');
+  }
+  const error = await pending;
+  clearInterval(ticker);
+  expect(error).toBeInstanceOf(TimeoutError);
+  expect((error as TimeoutError).rc).toBe(31);
+  expect(ticks).toBeGreaterThan(20);
+  await hung.close();
+  await live.close();
+});
+
+describe('worker threads', () => {
+  /** A worker running `scenario` of test/lifecycle/child.js with `args`. */
+  const startWorker = (scenario: string, ...args: string[]) => new Worker(CHILD, { workerData: { scenario, args } });
+
+  test.each([true, false])('a client works inside a worker, which exits cleanly (closed: %s)', async (close) => {
+    const worker = startWorker('worker-set-get', server.spec, String(close));
+    // Listen for the exit from the start: the worker may exit right after its message.
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    const message = await new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    expect(message).toBe('from a worker');
+    expect(await exited).toBe(0);
+  });
+
+  test('terminating workers at any moment of a steady load of completions does not crash the process', async () => {
+    // Termination can strike while the addon delivers completions or while JavaScript submits:
+    // every N-API call may then fail, and none of those failures may abort the process.
+    for (let i = 0; i < 30; i++) {
+      const worker = startWorker('worker-load', server.spec);
+      await new Promise((resolve) => worker.once('message', resolve));
+      await new Promise((resolve) => setTimeout(resolve, i % 7));
+      expect(await worker.terminate()).toBe(1);
+    }
+    const mc = new Client([server.spec]);
+    expect(await mc.set('after-workers', 'ok')).toBe(true);
+    await mc.close();
+  });
+
+  test('terminating a worker with operations in flight does not crash the process', async () => {
+    const worker = startWorker('worker-busy', blackholeSpec, server.spec);
+    await new Promise((resolve) => worker.once('message', resolve));
+    const code = await worker.terminate();
+    expect(code).toBe(1);
+    // The main thread is unharmed.
+    const mc = new Client([server.spec]);
+    expect(await mc.set('after-worker', 'ok')).toBe(true);
+    await mc.close();
+  });
+
+  // Before: the teardown joined the I/O threads, and freed their handles, on the JS thread,
+  // waiting for a thread blocked on the hung server to time out (here 5 s), then for the goodbye
+  // to it to time out again.
+  test('terminating a worker whose client is blocked on a hung server takes well under the timeout', async () => {
+    const worker = startWorker('worker-blocked', blackholeSpec);
+    await new Promise((resolve) => worker.once('message', resolve));
+    const start = Date.now();
+    expect(await worker.terminate()).toBe(1);
+    expect(Date.now() - start).toBeLessThan(2500);
+  });
+});
+
+test('a process whose idle client is connected to a server that stopped answering exits at once', async () => {
+  // The client's work is done, but its connection is to a server that froze since (SIGSTOP).
+  // Before: at exit the client's handle was freed on the JS thread, whose goodbye ("quit", then
+  // reading until the server closes) waited out the 5 s timeout.
+  const frozen = await startMemcached();
+  try {
+    const run = await runChild('frozen', [frozen.spec, frozen.pid]);
+    expect(run.stdout).toContain('stored 0');
+    expect(run.code).toBe(0);
+    expect(run.ms).toBeLessThan(3000);
+  } finally {
+    process.kill(frozen.pid, 'SIGCONT');
+    await frozen.stop();
+  }
+});
