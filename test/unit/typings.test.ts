@@ -43,8 +43,9 @@ beforeAll(() => {
   const files: Record<string, string> = {
     'consumer.mts': fs.readFileSync(path.join(root, 'test', 'fixtures', 'typings', 'consumer.mts'), 'utf8'),
     'msgpack.d.ts': MSGPACK_STUB,
-    // The first example with a misuse in it: it must be reported, or the check is vacuous.
-    'broken.mts': examples[0].replace("mc.get('greeting')", 'mc.get(42)'),
+    // The serializer example with a misuse in it (flags as a string): it must be reported, or
+    // the check is vacuous.
+    'broken.mts': examples.find((code) => code.includes('0x200];'))?.replace('0x200];', "'0x200'];") ?? '',
   };
   examples.forEach((code, i) => (files[`readme-${i + 1}.mts`] = code));
   checked = typeCheck(files);
@@ -90,13 +91,13 @@ test('the public API, imported by the package name, type-checks as a user uses i
   expect(checked['consumer.mts']).toEqual([]);
 });
 
+// (The ```js examples are run as written by test/integration/readme-example.test.ts.)
 test('every ```ts example of the README type-checks', () => {
-  expect(examples.length).toBeGreaterThanOrEqual(2);
+  expect(examples.length).toBeGreaterThanOrEqual(1);
   const names = ['msgpack.d.ts', ...examples.map((_, i) => `readme-${i + 1}.mts`)];
   expect(Object.fromEntries(names.map((name) => [name, checked[name]]))).toEqual(Object.fromEntries(names.map((name) => [name, []])));
 });
 
 test('a README example that misuses the API is reported (the check is not vacuous)', () => {
-  expect(examples[0]).toContain("mc.get('greeting')");
-  expect(checked['broken.mts'].join('\n')).toMatch(/TS2769|TS2345/);
+  expect(checked['broken.mts'].join('\n')).toMatch(/broken\.mts:\d+: TS2322/);
 });
