@@ -17,6 +17,7 @@
       'src/core/io_reads.cc',
       'src/core/io_writes.cc',
       'src/core/operation.cc',
+      'src/core/sasl_loader.cc',
     ],
     'include_dirs': ['src', "<!(node -p \"require('node-addon-api').include_dir\")"],
     'defines': [

@@ -34,9 +34,10 @@
             '<(lm_prefix)/lib/libmemcachedutil.a',
             '<(lm_prefix)/lib/libmemcached.a',
             '<(lm_prefix)/lib/libhashkit.a',
-            # SASL mechanisms are plugins that libsasl2 loads at run time, so libsasl2 stays
-            # a shared dependency (and its licence asks for no extra notice that way).
-            '-lsasl2',
+            # libsasl2 is not linked: src/core/sasl_loader.cc opens it when a client first needs
+            # SASL, so the addon loads where it is absent (minimal images). Its mechanisms are
+            # plugins it loads itself; dlopen is in libdl before glibc 2.34.
+            '-ldl',
             '-lpthread',
           ],
           'ldflags': ['-Wl,--exclude-libs,ALL'],

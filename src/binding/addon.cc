@@ -4,6 +4,7 @@
 
 #include "client.h"
 #include "constants.h"
+#include "core/sasl_loader.h"
 #include "protocol.h"
 
 #if LIBMEMCACHED_VERSION_HEX < 0x001001004
@@ -19,11 +20,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // The library actually linked (for a system build it can differ from the headers used).
   exports.Set("libmemcachedVersion", Napi::String::New(env, memcached_lib_version()));
   exports.Set("libmemcachedCompiledVersion", Napi::String::New(env, LIBMEMCACHED_VERSION_STRING));
-#ifdef LIBMEMCACHED_WITH_SASL_SUPPORT
-  exports.Set("supportSasl", Napi::Boolean::New(env, true));
-#else
-  exports.Set("supportSasl", Napi::Boolean::New(env, false));
-#endif
+  // Whether SASL can work on this machine: compiled in, and libsasl2 present (sasl_loader.h).
+  exports.Set("supportSasl", Napi::Boolean::New(env, lmc::SaslAvailable()));
 #ifdef LIBMEMCACHED_SYSTEM
   exports.Set("linkage", Napi::String::New(env, "system"));
 #else

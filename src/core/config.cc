@@ -1,4 +1,5 @@
 #include "core/config.h"
+#include "core/sasl_loader.h"
 
 #include <memory>
 
@@ -126,6 +127,7 @@ memcached_st* BuildMaster(Napi::Env env, const ClientConfig& config) {
   }
 
   if (config.sasl) {
+    if (!SaslAvailable()) throw MemcachedError(env, MEMCACHED_NOT_SUPPORTED, SaslUnavailableReason());
 #ifdef LIBMEMCACHED_WITH_SASL_SUPPORT
     rc = memcached_set_sasl_auth_data(master.get(), config.username.c_str(), config.password.c_str());
     if (memcached_failed(rc)) {

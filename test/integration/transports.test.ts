@@ -2,6 +2,8 @@
  * Transports against real servers: a UNIX socket, IPv6, UDP (what libmemcached supports over it,
  * and a clear refusal without I/O for the rest) and SASL.
  */
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import { AuthFailure, Client, NotSupportedError, supportSasl } from '../../lib';
 import { MemcachedServer, SaslServer, startMemcached, startSaslMemcached } from '../harness/memcached';
 import { rawGet } from '../harness/raw';
@@ -164,5 +166,46 @@ describe('SASL', () => {
 
   test('SASL with binary: false is refused', () => {
     expect(() => new Client([server.spec], { username: 'u', password: 'p', binary: false })).toThrow(/binary protocol/);
+  });
+
+  // A machine without libsasl2 (node:*-slim, Alpine): the addon opens it only when a client
+  // asks for SASL, so everything else works there. Simulated in a child process whose loader is
+  // pointed at a library that does not exist (LIBMEMCACHED_SASL_LIBRARY).
+  test('without libsasl2 the package loads and works; a SASL client is refused, naming the package', async () => {
+    const plain = await startMemcached();
+    try {
+      const script = `
+        const { Client, NotSupportedError, supportSasl } = require('.');
+        (async () => {
+          const out = { supportSasl };
+          const mc = new Client([process.argv[1]]);
+          out.set = await mc.set('nosasl:k', 'v');
+          out.get = await mc.get('nosasl:k');
+          out.getMulti = { ...(await mc.getMulti(['nosasl:k'])) };
+          await mc.close();
+          try {
+            new Client([process.argv[1]], { username: 'u', password: 'p' });
+            out.sasl = 'constructed';
+          } catch (error) {
+            out.sasl = { notSupported: error instanceof NotSupportedError, message: error.message };
+          }
+          console.log(JSON.stringify(out));
+        })().catch((error) => { console.error(error); process.exit(1); });
+      `;
+      const child = spawnSync(process.execPath, ['-e', script, plain.spec], {
+        cwd: path.join(__dirname, '..', '..'),
+        encoding: 'utf8',
+        timeout: 20_000,
+        env: { ...process.env, LIBMEMCACHED_SASL_LIBRARY: 'libsasl2-missing-for-this-test.so.2' },
+      });
+      expect(child.stderr).toBe('');
+      expect(child.status).toBe(0);
+      const out = JSON.parse(child.stdout);
+      expect(out).toMatchObject({ supportSasl: false, set: true, get: 'v', getMulti: { 'nosasl:k': 'v' } });
+      expect(out.sasl.notSupported).toBe(true);
+      expect(out.sasl.message).toMatch(/Cyrus SASL library .*libsasl2-missing-for-this-test\.so\.2.*apt-get install libsasl2-2/);
+    } finally {
+      await plain.stop();
+    }
   });
 });
