@@ -1,0 +1,25 @@
+// Runs inside a platform root (scripts/test-platforms.sh): loads the installed package the way a
+// user's service does and works against the memcached named by argv[2]; prints one JSON line.
+'use strict';
+const { Client, NotSupportedError, supportSasl, linkage } = require('libmemcached');
+
+(async () => {
+  const server = process.argv[2];
+  const mc = new Client([server]);
+  const out = { node: process.version, linkage, supportSasl };
+  out.set = await mc.set('platform:k', 'v');
+  out.get = await mc.get('platform:k');
+  out.getMulti = { ...(await mc.getMulti(['platform:k', 'platform:missing'])) };
+  await mc.close();
+  try {
+    const sasl = new Client([server], { username: 'u', password: 'p' });
+    await sasl.close();
+    out.sasl = 'constructed';
+  } catch (error) {
+    out.sasl = { notSupported: error instanceof NotSupportedError, message: error.message };
+  }
+  console.log(JSON.stringify(out));
+})().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
