@@ -2,11 +2,12 @@
 #   libmemcached=internal (default): deps/libmemcached.sh builds static Release archives of
 #     libmemcached 1.1.4 into deps/.cache/install, linked with their symbols hidden.
 #   libmemcached=system: links the distribution's libmemcached found by pkg-config (>= 1.1.4,
-#     checked at compile time). Select it with `npm_config_libmemcached=system` in the
-#     environment, or `node-gyp rebuild --libmemcached=system`.
+#     checked at compile time). Select it with LIBMEMCACHED_LINKAGE=system in the environment
+#     (deps/linkage.js; the older npm_config_libmemcached=system still works, with a warning),
+#     or `node-gyp rebuild --libmemcached=system`.
 {
   'variables': {
-    'libmemcached%': 'internal',
+    'libmemcached%': '<!(node linkage.js)',
   },
   'conditions': [
     ['libmemcached == "internal"', {

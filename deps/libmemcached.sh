@@ -129,7 +129,7 @@ fetch() {
   rm -f "$cache/$TARBALL" "$cache/$TARBALL.part"
   fetch_from_apt || die "could not obtain $TARBALL. On Debian/Ubuntu, apt-get must reach the \
 distribution's mirror; elsewhere, download libmemcached $VERSION and set LIBMEMCACHED_TARBALL to it, \
-or link a system libmemcached >= $VERSION with npm_config_libmemcached=system."
+or link a system libmemcached >= $VERSION with LIBMEMCACHED_LINKAGE=system."
   sha_ok "$cache/$TARBALL.part" || { rm -f "$cache/$TARBALL.part"; die "$TARBALL failed sha256 verification"; }
   mv "$cache/$TARBALL.part" "$cache/$TARBALL"
 }

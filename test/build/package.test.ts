@@ -77,6 +77,8 @@ test('the packed tarball installs from its prebuild without a compiler and talks
   const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', work], checkout));
   const tarball = path.join(work, packed[0].filename);
   const files: string[] = packed[0].files.map((f: { path: string }) => f.path);
+  console.log(`packed: ${packed[0].size} bytes, ${packed[0].unpackedSize} unpacked, ${files.length} files`);
+  expect(packed[0].size).toBeLessThan(2 * 1024 * 1024);
   for (const expected of [
     'dist/index.js',
     'dist/index.d.ts',
@@ -115,11 +117,17 @@ test('the packed tarball installs from its prebuild without a compiler and talks
       const stored = await client.set('tarball:key', 'from the tarball');
       const value = await client.get('tarball:key');
       await client.close();
-      console.log(JSON.stringify({ stored, value, loaded, version: lib.libmemcachedVersion }));
+      // The package's surface is its exports: the same Client through import, no deep imports.
+      const esm = await import('libmemcached');
+      let deep;
+      try { require('libmemcached/dist/client'); deep = 'imported'; } catch (e) { deep = e.code; }
+      console.log(JSON.stringify({ stored, value, loaded, version: lib.libmemcachedVersion, sameClient: esm.Client === lib.Client, deep }));
     })().catch((e) => { console.error(e); process.exit(1); });`;
   const result = JSON.parse(run('node', ['-e', script], consumer, env));
   expect(result.stored).toBe(true);
   expect(result.value).toBe('from the tarball');
   expect(result.version).toBe('1.1.4');
   expect(result.loaded).toMatch(/prebuilds/);
+  expect(result.sameClient).toBe(true);
+  expect(result.deep).toBe('ERR_PACKAGE_PATH_NOT_EXPORTED');
 }, 300_000);
