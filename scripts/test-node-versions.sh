@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say() { echo "test-node-versions: $*" >&2; }
+. scripts/lib/node-binary.sh
 
 cache=${LIBMEMCACHED_NODES:-/var/cache/libmemcached-nodes}
 mkdir -p "$cache"
@@ -20,15 +21,7 @@ for line in "${lines[@]}"; do
   # The newest release of the line, as the registry lists it.
   version=$(npm view "node-linux-$arch@$line" version 2> /dev/null | tail -1 | awk '{print $NF}' | tr -d "'")
   [ -n "$version" ] || { say "no node-linux-$arch release for $line"; failed+=("$line"); continue; }
-  dir=$cache/node-linux-$arch-$version
-  if [ ! -x "$dir/bin/node" ]; then
-    say "fetching node-linux-$arch@$version"
-    work=$(mktemp -d)
-    (cd "$work" && npm pack --silent "node-linux-$arch@$version" > /dev/null)
-    mkdir -p "$dir"
-    tar xzf "$work"/node-linux-*.tgz -C "$dir" --strip-components=1
-    rm -rf "$work"
-  fi
+  dir=$(node_binary "$version" "$cache")
   say "Node $("$dir/bin/node" --version)"
   start=$SECONDS
   # jest's workers and the tests' child processes run `node` from PATH: this version first.

