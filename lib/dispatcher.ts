@@ -123,6 +123,8 @@ export class Dispatcher {
   // Over UDP libmemcached sends requests without reading any reply: only writes whose answer
   // can be "sent" are offered (see #checkUdp).
   #udp: boolean;
+  // How many native I/O threads serve this client (see the connections option).
+  #ioThreads: number;
 
   /**
    * `decodesText`: the client deserializes with the default deserializer, so plain text may be
@@ -142,6 +144,7 @@ export class Dispatcher {
       if (typeof rc !== 'number') throw error;
       throw errorFromReturnCode(rc, 'Client', undefined, (error as Error).message, undefined);
     }
+    this.#ioThreads = this.#native.ioThreads();
     this.#writer = new RequestWriter(this.#native, (ids, error) => this.#refused(ids, error));
   }
 
@@ -294,7 +297,7 @@ export class Dispatcher {
       throw rc === undefined ? error : errorFromReturnCode(rc, 'setBehaviors', undefined, (error as Error).message, undefined);
     }
     const applied = this.serverOp('setBehaviors', OpCode.SetBehaviors, () => 0, Buffer.from(words.buffer), () => undefined);
-    if (this.#native.ioThreads() > 1) {
+    if (this.#ioThreads > 1) {
       // Each server has I/O threads of its own, and a new distribution may give a key another
       // server, hence another thread: operations issued from now on wait until every thread
       // has applied the change, so that none overtakes an earlier one on its key.
