@@ -4,18 +4,22 @@
 #
 #   deps/libmemcached.sh build      build (or reuse) and print nothing but errors
 #   deps/libmemcached.sh prefix     print the install prefix (include/ and lib/ below it)
-#   deps/libmemcached.sh fetch      only obtain and verify the source tarball
+#   deps/libmemcached.sh fetch      only verify the source tarball and copy it into the cache
 #
 # Why static and Release: Debian's shared libmemcached keeps its assertions, so misuse
 # (an unknown behavior, a protocol desync) calls abort() and takes the Node process down.
 # A -DNDEBUG build returns an error code instead.
 #
-# Where the source comes from, first match wins:
-#   1. $LIBMEMCACHED_TARBALL, a path to libmemcached_1.1.4.orig.tar.gz (any distribution)
-#   2. the cache, deps/.cache/ (or $LIBMEMCACHED_CACHE_DIR)
-#   3. Debian's source package, through `apt-get source` with a private apt configuration in a
-#      temporary folder whose deb-src entries are derived from this machine's own apt sources.
-# Whatever the origin, the tarball must match the sha256 below.
+# The source is the libmemcached 1.1.4 release tarball that ships inside this package
+# (deps/libmemcached-1.1.4.tar.gz, the same bytes as Debian's libmemcached_1.1.4.orig.tar.gz),
+# so a build needs no package manager and no download. $LIBMEMCACHED_TARBALL names another copy.
+# Either way the tarball must match the sha256 below.
+#
+# Tools: a C/C++ compiler, make, cmake, bison, flex and patch. SASL is built in when Cyrus SASL's
+# headers (sasl/sasl.h) are found, and left out, with a line saying so, when they are not
+# (LIBMEMCACHED_SASL=off leaves it out on purpose, =on makes missing headers an error).
+# CC and CXX choose the compilers; a CXX for another machine (e.g. aarch64-linux-gnu-g++) makes
+# this a cross build, as scripts/prebuild.sh does for linux-arm64.
 #
 # A second run reuses the cached tarball, the cmake build tree and the installed archives:
 # the archives are rebuilt only when the stamp (version, checksum, options, patches, and the
@@ -27,7 +31,8 @@
 set -euo pipefail
 
 VERSION=1.1.4
-TARBALL=libmemcached_${VERSION}.orig.tar.gz
+TARBALL=libmemcached-${VERSION}.tar.gz
+BUNDLED=libmemcached-${VERSION}.tar.gz
 SHA256=285b21a138fc693ea44b0ea5d050e2d796ca8ee78023724a2bd385f25fbd1da1
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -36,15 +41,14 @@ src=$cache/libmemcached-$VERSION
 build=$cache/build
 prefix=$cache/install
 
-# SASL on (mechanisms are plugins loaded by the system libsasl2 at run time, so libsasl2 stays
-# dynamic); HSIEH off (its own licence, as in Debian); OpenSSL off (libmemcached bundles the AES
+# SASL on when its headers are there (libsasl2 itself is opened at run time by the addon,
+# src/core/sasl_loader.cc, and its mechanisms are plugins it loads); HSIEH off (its own licence, as in Debian); OpenSSL off (libmemcached bundles the AES
 # it needs for its optional encryption); tests, docs, memaslap and dtrace off. The command-line
 # tools are never built: only the three library targets are.
 CMAKE_OPTIONS=(
   -DCMAKE_BUILD_TYPE=Release
   -DBUILD_SHARED_LIBS=OFF
   -DCMAKE_POSITION_INDEPENDENT_CODE=ON
-  -DENABLE_SASL=ON
   -DENABLE_HASH_HSIEH=OFF
   -DENABLE_HASH_FNV64=ON
   -DENABLE_HASH_MURMUR=ON
@@ -64,87 +68,66 @@ PATCHES=("$here"/patches/*.patch)
 log() { printf 'libmemcached deps: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$SHA256" ]; }
-
-# Turns every `deb` entry of this machine's apt sources into a `deb-src` entry, in deb822 form.
-# Both one-line (.list) and deb822 (.sources) files are read; no host is written anywhere but
-# into the temporary folder.
-derive_deb_src() {
-  local out=$1 f
-  : > "$out"
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [ -f "$f" ] || continue
-    sed -nE 's/^[[:space:]]*deb([[:space:]]+\[[^]]*\])?[[:space:]]+/deb-src\1 /p' "$f" \
-      >> "${out%.sources}.list"
-  done
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] || continue
-    # deb822 stanzas are separated by blank lines; keep those whose Types include `deb`.
-    awk 'BEGIN { RS = ""; ORS = "\n\n" }
-         /(^|\n)Types:[^\n]*(^|[[:space:]])deb([[:space:]]|$)/ {
-           sub(/Types:[^\n]*/, "Types: deb-src"); print }' "$f" >> "$out"
-  done
-}
-
-fetch_from_apt() {
-  command -v apt-get > /dev/null || return 1
-  local tmp
-  tmp=$(mktemp -d)
-  # shellcheck disable=SC2064
-  trap "rm -rf '$tmp'" RETURN
-  mkdir -p "$tmp/lists/partial" "$tmp/parts" "$tmp/cache/archives/partial" "$tmp/dl"
-  derive_deb_src "$tmp/parts/src.sources"
-  [ -s "$tmp/parts/src.sources" ] || [ -s "$tmp/parts/src.list" ] || return 1
-  local opts=(
-    -o "Dir::Etc::SourceList=/dev/null"
-    -o "Dir::Etc::SourceParts=$tmp/parts"
-    -o "Dir::State::Lists=$tmp/lists"
-    -o "Dir::Cache=$tmp/cache"
-    -o "APT::Sandbox::User=root"
-    -q
-  )
-  log "fetching the Debian source package of libmemcached $VERSION"
-  apt-get "${opts[@]}" update > "$tmp/update.log" 2>&1 || { cat "$tmp/update.log" >&2; return 1; }
-  # --tar-only: the upstream tarball is all we use (Debian's orig is pristine upstream).
-  # The checksum, not apt, pins the version: a newer Debian revision fails verification loudly.
-  (cd "$tmp/dl" && apt-get "${opts[@]}" source --download-only --tar-only libmemcached \
-      > "$tmp/source.log" 2>&1) || true
-  if [ -f "$tmp/dl/$TARBALL" ]; then
-    mv "$tmp/dl/$TARBALL" "$cache/$TARBALL.part"
-    return 0
-  fi
-  cat "$tmp/source.log" >&2
-  return 1
-}
+# sha256sum (GNU) or shasum (macOS, whose /bin/bash 3.2 this script also keeps to).
+sha256_of() { if command -v sha256sum > /dev/null; then sha256sum "$1"; else shasum -a 256 "$1"; fi | cut -d' ' -f1; }
+sha_ok() { [ -f "$1" ] && [ "$(sha256_of "$1")" = "$SHA256" ]; }
 
 fetch() {
   mkdir -p "$cache"
-  if [ -n "${LIBMEMCACHED_TARBALL:-}" ]; then
-    sha_ok "$LIBMEMCACHED_TARBALL" || die "\$LIBMEMCACHED_TARBALL ($LIBMEMCACHED_TARBALL) does not have sha256 $SHA256"
-    cp "$LIBMEMCACHED_TARBALL" "$cache/$TARBALL.part"
-    mv "$cache/$TARBALL.part" "$cache/$TARBALL"
-    return
-  fi
-  sha_ok "$cache/$TARBALL" && return
-  rm -f "$cache/$TARBALL" "$cache/$TARBALL.part"
-  fetch_from_apt || die "could not obtain $TARBALL. On Debian/Ubuntu, apt-get must reach the \
-distribution's mirror; elsewhere, download libmemcached $VERSION and set LIBMEMCACHED_TARBALL to it, \
-or link a system libmemcached >= $VERSION with LIBMEMCACHED_LINKAGE=system."
-  sha_ok "$cache/$TARBALL.part" || { rm -f "$cache/$TARBALL.part"; die "$TARBALL failed sha256 verification"; }
+  local from=${LIBMEMCACHED_TARBALL:-$here/$BUNDLED}
+  sha_ok "$cache/$TARBALL" && [ -z "${LIBMEMCACHED_TARBALL:-}" ] && return
+  [ -f "$from" ] || die "$from is missing: the package's copy of the libmemcached $VERSION source. \
+Reinstall the package, or set LIBMEMCACHED_TARBALL to libmemcached-$VERSION.tar.gz \
+(https://github.com/awesomized/libmemcached/releases)."
+  sha_ok "$from" || die "$from does not have sha256 $SHA256"
+  cp "$from" "$cache/$TARBALL.part"
   mv "$cache/$TARBALL.part" "$cache/$TARBALL"
 }
 
+# What to install for a missing tool, per system (one table, in install-help.js).
+install_hint() { node "$here/install-help.js" tools || true; }
+
+cxx() { echo "${CXX:-c++}"; }
+
 require_tools() {
   local missing=() t
-  for t in cmake bison flex patch make c++; do command -v "$t" > /dev/null || missing+=("$t"); done
-  [ -f /usr/include/sasl/sasl.h ] || missing+=("sasl/sasl.h")
+  for t in cmake bison flex patch make "$(cxx)" "${CC:-cc}"; do command -v "$t" > /dev/null || missing+=("$t"); done
   [ ${#missing[@]} -eq 0 ] && return
-  die "missing build tools: ${missing[*]}. On Debian/Ubuntu: apt-get install -y cmake bison flex patch make g++ libsasl2-dev"
+  log "error: cannot build libmemcached $VERSION from source: missing ${missing[*]}. Install:"
+  install_hint
+  exit 1
+}
+
+# Whether the compiler finds Cyrus SASL's header (CXXFLAGS may add -I folders).
+have_sasl_headers() {
+  # shellcheck disable=SC2086
+  echo '#include <sasl/sasl.h>' | "$(cxx)" ${CXXFLAGS:-} -x c++ -E - > /dev/null 2>&1
+}
+
+# The SASL choice: on with headers, off without (said out loud by do_build).
+sasl_option() {
+  case "${LIBMEMCACHED_SASL:-auto}" in
+    off) echo OFF ;;
+    on) have_sasl_headers || die "LIBMEMCACHED_SASL=on but sasl/sasl.h is not found"; echo ON ;;
+    auto) if have_sasl_headers; then echo ON; else echo OFF; fi ;;
+    *) die "LIBMEMCACHED_SASL must be auto, on or off" ;;
+  esac
+}
+
+# A compiler for another machine (its target differs from this machine's) makes a cross build:
+# cmake is told the target system, or it would take the host's.
+cross_options() {
+  local target host
+  target=$("$(cxx)" -dumpmachine)
+  host=$(uname -m)
+  case "$target" in "$host"-*) return ;; esac
+  printf '%s\n' -DCMAKE_SYSTEM_NAME=Linux "-DCMAKE_SYSTEM_PROCESSOR=${target%%-*}" \
+    "-DCMAKE_C_COMPILER=${CC:?CC must name the C cross compiler}" "-DCMAKE_CXX_COMPILER=$(cxx)"
 }
 
 patches_text() {
   local p
-  for p in "${PATCHES[@]}"; do [ -f "$p" ] && printf '%s %s\n' "$(basename "$p")" "$(sha256sum "$p" | cut -d' ' -f1)"; done
+  for p in "${PATCHES[@]}"; do [ -f "$p" ] && printf '%s %s\n' "$(basename "$p")" "$(sha256_of "$p")"; done
   return 0
 }
 
@@ -157,7 +140,7 @@ flags_text() {
 }
 
 stamp_text() {
-  printf '%s\n' "$VERSION" "$SHA256" "${CMAKE_OPTIONS[@]}" "$(c++ --version | head -1)"
+  printf '%s\n' "$VERSION" "$SHA256" "${CMAKE_OPTIONS[@]}" "SASL=$SASL" "$(cxx): $("$(cxx)" --version | head -1)"
   patches_text
   flags_text
 }
@@ -171,6 +154,7 @@ built() {
 
 do_build() {
   require_tools
+  SASL=$(sasl_option)
   built && return
   fetch
   # The marker records the patches applied: a changed patch means a fresh extraction.
@@ -184,7 +168,12 @@ do_build() {
     done
     patches_text > "$src/.extracted"
   fi
-  log "building static libmemcached $VERSION (Release, PIC, SASL)"
+  if [ "$SASL" = ON ]; then
+    log "building static libmemcached $VERSION (Release, PIC, SASL) with $(cxx)"
+  else
+    log "building static libmemcached $VERSION (Release, PIC) WITHOUT SASL (sasl/sasl.h not found, or LIBMEMCACHED_SASL=off): a client with a username will be refused. For SASL, install Cyrus SASL's headers and rebuild:"
+    install_hint
+  fi
   # A build tree configured for another source folder (a checkout or cache that was moved or
   # copied) makes cmake refuse to configure: it is started afresh instead.
   if [ -f "$build/CMakeCache.txt" ] && ! grep -qxF "CMAKE_HOME_DIRECTORY:INTERNAL=$src" "$build/CMakeCache.txt"; then
@@ -201,7 +190,10 @@ do_build() {
     -DCMAKE_CXX_FLAGS_RELEASE="-O3 -DNDEBUG${CXXFLAGS:+ $CXXFLAGS}"
     -DCMAKE_EXE_LINKER_FLAGS="${LDFLAGS:-}"
   )
-  cmake -S "$src" -B "$build" "${CMAKE_OPTIONS[@]}" "${flags[@]}" -DCMAKE_INSTALL_PREFIX="$prefix" > "$cache/cmake.log" 2>&1 \
+  local cross=() line text
+  text=$(cross_options)
+  while IFS= read -r line; do [ -z "$line" ] || cross+=("$line"); done <<< "$text"
+  cmake -S "$src" -B "$build" "${CMAKE_OPTIONS[@]}" -DENABLE_SASL="$SASL" ${cross[@]+"${cross[@]}"} "${flags[@]}" -DCMAKE_INSTALL_PREFIX="$prefix" > "$cache/cmake.log" 2>&1 \
     || { cat "$cache/cmake.log" >&2; die "cmake configure failed"; }
   cmake --build "$build" -j "$jobs" --target "${ARCHIVES[@]}" >> "$cache/cmake.log" 2>&1 \
     || { tail -50 "$cache/cmake.log" >&2; die "cmake build failed"; }
@@ -217,6 +209,12 @@ do_build() {
     [ -n "$f" ] || die "$a.a was not built"
     cp "$f" "$prefix/lib/"
   done
+  # libmemcached's cmake turns SASL off by itself when it cannot find the library of the target
+  # architecture: what it decided is in configure.h.
+  if [ "$SASL" = ON ] && ! grep -q 'define LIBMEMCACHED_WITH_SASL_SUPPORT 1' "$prefix/include/libmemcached-1.0/configure.h"; then
+    [ "${LIBMEMCACHED_SASL:-auto}" != on ] || die "LIBMEMCACHED_SASL=on but libmemcached's cmake found no libsasl2 to build with (cmake.log)"
+    log "libmemcached was built WITHOUT SASL: its cmake found sasl/sasl.h but no libsasl2 library (libsasl2-dev)"
+  fi
   stamp_text > "$prefix/.stamp"
 }
 
