@@ -31,7 +31,9 @@
     'cflags!': ['-fno-exceptions'],
     'cflags_cc!': ['-fno-exceptions', '-std=gnu++17', '-std=gnu++20'],
     'cflags_cc': ['-std=c++17', '-fexceptions', '-fvisibility=hidden', '-Wall', '-Wextra',
-                  '-Wno-unused-parameter', '-Wno-missing-field-initializers'],
+                  '-Wno-unused-parameter', '-Wno-missing-field-initializers',
+                  # Keeps libstdc++'s inline code within glibc 2.28 (the file says how).
+                  '-include', '<(module_root_dir)/src/util/glibc_floor.h'],
     'cflags': ['-fvisibility=hidden'],
     'ldflags': ['-Wl,--exclude-libs,ALL', '-Wl,--version-script=<(module_root_dir)/src/exports.map'],
     'xcode_settings': {
