@@ -10,7 +10,8 @@ PACKAGES=(
   libsasl2-modules sasl2-bin              # SASL mechanisms at run time; saslpasswd2 for the SASL tests
   memcached                               # the servers the tests and the demo start
   python3-pylibmc                         # the real pylibmc, for the interop tests
-  binutils                                # strip (prebuildify), nm (tests)
+  binutils                                # strip (prebuildify), nm and readelf (tests)
+  debootstrap qemu-user                   # scripts/test-platforms.sh: Debian roots, arm64 under qemu
 )
 
 if ! command -v dpkg-query > /dev/null; then

@@ -18,8 +18,8 @@ lines=("$@")
 
 failed=()
 for line in "${lines[@]}"; do
-  # The newest release of the line, as the registry lists it.
-  version=$(npm view "node-linux-$arch@$line" version 2> /dev/null | tail -1 | awk '{print $NF}' | tr -d "'")
+  # The newest release of the line in the registry.
+  version=$(newest_node "$line" "$arch")
   [ -n "$version" ] || { say "no node-linux-$arch release for $line"; failed+=("$line"); continue; }
   dir=$(node_binary "$version" "$cache")
   say "Node $("$dir/bin/node" --version)"

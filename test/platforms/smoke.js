@@ -1,12 +1,17 @@
 // Runs inside a platform root (scripts/test-platforms.sh): loads the installed package the way a
 // user's service does and works against the memcached named by argv[2]; prints one JSON line.
 'use strict';
+const path = require('node:path');
 const { Client, NotSupportedError, supportSasl, linkage } = require('libmemcached');
+
+// The addon file node-gyp-build picks for this machine, as the package's loader does.
+const addon = require('node-gyp-build').resolve(path.dirname(require.resolve('libmemcached/package.json')));
 
 (async () => {
   const server = process.argv[2];
   const mc = new Client([server]);
-  const out = { node: process.version, linkage, supportSasl };
+  const glibc = process.report.getReport().header.glibcVersionRuntime;
+  const out = { node: process.version, arch: process.arch, glibc, addon, linkage, supportSasl };
   out.set = await mc.set('platform:k', 'v');
   out.get = await mc.get('platform:k');
   out.getMulti = { ...(await mc.getMulti(['platform:k', 'platform:missing'])) };
