@@ -16,6 +16,7 @@ const TOOLCHAIN = ['cc', 'gcc', 'g++', 'c++', 'clang', 'clang++', 'make', 'cmake
 
 let server: MemcachedServer;
 let work: string;
+let consumer: string | undefined; // the project the tarball was installed into, for the bundler test
 
 beforeAll(async () => {
   server = await startMemcached();
@@ -70,7 +71,7 @@ test('the packed tarball installs from its prebuild without a compiler and talks
   const checkout = path.join(work, 'checkout');
   copyCheckout(checkout);
 
-  run('npm', ['run', 'prebuild'], checkout);
+  run('npm', ['run', 'prebuilds:host'], checkout);
   const prebuilds = fs.readdirSync(path.join(checkout, 'prebuilds', `${process.platform}-${process.arch}`));
   expect(prebuilds).toContain('libmemcached.glibc.node');
 
@@ -89,6 +90,7 @@ test('the packed tarball installs from its prebuild without a compiler and talks
     'deps/libmemcached.sh',
     'deps/libmemcached.gyp',
     'deps/LICENSE.libmemcached',
+    'deps/libmemcached-1.1.4.tar.gz',
     'LICENSE',
     'THIRD_PARTY_NOTICES.md',
     'README.md',
@@ -102,7 +104,7 @@ test('the packed tarball installs from its prebuild without a compiler and talks
   const bin = compilerFreePath();
   for (const tool of TOOLCHAIN) expect(fs.existsSync(path.join(bin, tool))).toBe(false);
 
-  const consumer = path.join(work, 'consumer');
+  consumer = path.join(work, 'consumer');
   fs.mkdirSync(consumer);
   fs.writeFileSync(path.join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
   const env = cleanEnv({ PATH: bin, PREBUILDS_ONLY: '1' });
@@ -131,3 +133,36 @@ test('the packed tarball installs from its prebuild without a compiler and talks
   expect(result.sameClient).toBe(true);
   expect(result.deep).toBe('ERR_PACKAGE_PATH_NOT_EXPORTED');
 }, 300_000);
+
+// README "Deploying": a bundle cannot hold the addon, so the package is marked external and
+// shipped in node_modules beside the bundle. Both halves are shown: external works, inlined
+// fails to find the addon.
+test('an esbuild bundle works with libmemcached marked external, and cannot inline it', async () => {
+  expect(consumer).toBeDefined(); // made by the test above
+  const dir = consumer as string;
+  const esbuild = await import('esbuild');
+  fs.writeFileSync(
+    path.join(dir, 'app.js'),
+    `const { Client } = require('libmemcached');
+    (async () => {
+      const client = new Client([process.argv[2]]);
+      await client.set('bundle:key', 'bundled');
+      console.log(JSON.stringify({ value: await client.get('bundle:key') }));
+      await client.close();
+    })().catch((e) => { console.error(e.message); process.exit(1); });`,
+  );
+  const build = (outfile: string, external: string[]) =>
+    esbuild.build({ entryPoints: [path.join(dir, 'app.js')], bundle: true, platform: 'node', outfile, external, logLevel: 'silent' });
+
+  await build(path.join(dir, 'out', 'external.js'), ['libmemcached']);
+  const external = JSON.parse(run('node', [path.join(dir, 'out', 'external.js'), server.spec], dir));
+  expect(external.value).toBe('bundled');
+
+  // Inlined into a bundle elsewhere, the loader looks for the addon beside the bundle (and not
+  // at LIBMEMCACHED_ADDON, which the sanitizer run sets).
+  const elsewhere = path.join(work, 'elsewhere');
+  await build(path.join(elsewhere, 'inlined.js'), []);
+  const env = cleanEnv();
+  delete env.LIBMEMCACHED_ADDON;
+  expect(() => run('node', [path.join(elsewhere, 'inlined.js'), server.spec], elsewhere, env)).toThrow(/No native build was found/);
+}, 60_000);
