@@ -128,7 +128,7 @@ memcached_st* BuildMaster(Napi::Env env, const ClientConfig& config) {
 
   if (config.sasl) {
     if (!SaslAvailable()) throw MemcachedError(env, MEMCACHED_NOT_SUPPORTED, SaslUnavailableReason());
-#ifdef LIBMEMCACHED_WITH_SASL_SUPPORT
+#if defined(LIBMEMCACHED_WITH_SASL_SUPPORT) && LIBMEMCACHED_WITH_SASL_SUPPORT
     rc = memcached_set_sasl_auth_data(master.get(), config.username.c_str(), config.password.c_str());
     if (memcached_failed(rc)) {
       throw MemcachedError(env, rc, std::string("SASL setup failed: ") + memcached_strerror(master.get(), rc));

@@ -4,22 +4,28 @@
 
 #include <libmemcached/memcached.h>
 
-#if defined(LIBMEMCACHED_WITH_SASL_SUPPORT) && !defined(LIBMEMCACHED_SYSTEM)
+// configure.h defines the macro as 0 or 1 (cmakedefine01), never leaves it undefined.
+#if defined(LIBMEMCACHED_WITH_SASL_SUPPORT) && LIBMEMCACHED_WITH_SASL_SUPPORT && !defined(LIBMEMCACHED_SYSTEM)
 
 #include <dlfcn.h>
 #include <sasl/sasl.h>
 
 #include <cstdlib>
 #include <mutex>
+#include <string>
+#include <vector>
 
 namespace lmc {
 namespace {
 
-// The soname of Cyrus SASL 2 on every Linux distribution. LIBMEMCACHED_SASL_LIBRARY names
-// another file: the tests use it to run as on a machine without the library.
-const char* LibraryName() {
+// Cyrus SASL 2's file names, tried in order: libsasl2.so.2 up to 2.1.27 (Debian, Ubuntu),
+// libsasl2.so.3 from 2.1.28 (Alpine, Fedora, RHEL 9, Amazon Linux 2023; the functions below
+// did not change), and macOS's. LIBMEMCACHED_SASL_LIBRARY names the one file to try instead:
+// the tests use it to run as on a machine without the library.
+std::vector<std::string> LibraryNames() {
   const char* name = std::getenv("LIBMEMCACHED_SASL_LIBRARY");
-  return name != nullptr && name[0] != '\0' ? name : "libsasl2.so.2";
+  if (name != nullptr && name[0] != '\0') return {name};
+  return {"libsasl2.so.2", "libsasl2.so.3", "libsasl2.2.dylib"};
 }
 
 struct Sasl {
@@ -30,13 +36,14 @@ struct Sasl {
   decltype(&::sasl_client_done) client_done = nullptr;
   decltype(&::sasl_dispose) dispose = nullptr;
   decltype(&::sasl_errstring) errstring = nullptr;
+  std::string name;   // the file that was opened
   std::string error;  // why it could not be loaded
 };
 
 template <typename Fn>
 bool Bind(void* library, const char* symbol, Fn& out, std::string& error) {
   out = reinterpret_cast<Fn>(dlsym(library, symbol));
-  if (out == nullptr && error.empty()) error = std::string(symbol) + " not found in " + LibraryName();
+  if (out == nullptr && error.empty()) error = std::string(symbol) + " not found in the Cyrus SASL library";
   return out != nullptr;
 }
 
@@ -45,12 +52,18 @@ const Sasl& Library() {
   static Sasl sasl;
   static std::once_flag once;
   std::call_once(once, [] {
-    void* library = dlopen(LibraryName(), RTLD_NOW | RTLD_LOCAL);
-    if (library == nullptr) {
+    void* library = nullptr;
+    for (const std::string& name : LibraryNames()) {
+      library = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
+      if (library != nullptr) {
+        sasl.name = name;
+        break;
+      }
       const char* why = dlerror();
-      sasl.error = why != nullptr ? why : "dlopen failed";
-      return;
+      if (sasl.error.empty()) sasl.error = why != nullptr ? why : name + ": dlopen failed";
     }
+    if (library == nullptr) return;
+    sasl.error.clear();
     bool ok = Bind(library, "sasl_client_init", sasl.client_init, sasl.error) &&
               Bind(library, "sasl_client_new", sasl.client_new, sasl.error) &&
               Bind(library, "sasl_client_start", sasl.client_start, sasl.error) &&
@@ -123,12 +136,16 @@ const char* sasl_errstring(int saslerr, const char* langlist, const char** outla
 
 namespace lmc {
 
-#ifdef LIBMEMCACHED_WITH_SASL_SUPPORT
+#if defined(LIBMEMCACHED_WITH_SASL_SUPPORT) && LIBMEMCACHED_WITH_SASL_SUPPORT
 bool SaslAvailable() { return true; }
 std::string SaslUnavailableReason() { return std::string(); }
 #else
 bool SaslAvailable() { return false; }
-std::string SaslUnavailableReason() { return "this libmemcached was built without SASL"; }
+std::string SaslUnavailableReason() {
+  return "this addon was built without SASL (Cyrus SASL's headers were missing when it was built, or "
+         "LIBMEMCACHED_SASL=off); install them (libsasl2-dev, cyrus-sasl-dev or cyrus-sasl-devel) and run "
+         "`npm rebuild libmemcached --build-from-source`";
+}
 #endif
 
 }  // namespace lmc
