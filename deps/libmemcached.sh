@@ -18,8 +18,9 @@
 # Tools: a C/C++ compiler, make, cmake, bison, flex and patch. SASL is built in when Cyrus SASL's
 # headers (sasl/sasl.h) are found, and left out, with a line saying so, when they are not
 # (LIBMEMCACHED_SASL=off leaves it out on purpose, =on makes missing headers an error).
-# CC and CXX choose the compilers; a CXX for another machine (e.g. aarch64-linux-gnu-g++) makes
-# this a cross build, as scripts/prebuild.sh does for linux-arm64.
+# CC and CXX choose the compilers. LIBMEMCACHED_CROSS=<cpu> (e.g. aarch64) makes it a cross
+# build for Linux on that CPU, with CC and CXX naming the cross compilers, as scripts/prebuild.sh
+# does for linux-arm64. LIBMEMCACHED_JOBS sets the parallel jobs (default: the CPUs online).
 #
 # A second run reuses the cached tarball, the cmake build tree and the installed archives:
 # the archives are rebuilt only when the stamp (version, checksum, options, patches, and the
@@ -32,7 +33,6 @@ set -euo pipefail
 
 VERSION=1.1.4
 TARBALL=libmemcached-${VERSION}.tar.gz
-BUNDLED=libmemcached-${VERSION}.tar.gz
 SHA256=285b21a138fc693ea44b0ea5d050e2d796ca8ee78023724a2bd385f25fbd1da1
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -74,7 +74,7 @@ sha_ok() { [ -f "$1" ] && [ "$(sha256_of "$1")" = "$SHA256" ]; }
 
 fetch() {
   mkdir -p "$cache"
-  local from=${LIBMEMCACHED_TARBALL:-$here/$BUNDLED}
+  local from=${LIBMEMCACHED_TARBALL:-$here/$TARBALL}
   sha_ok "$cache/$TARBALL" && [ -z "${LIBMEMCACHED_TARBALL:-}" ] && return
   [ -f "$from" ] || die "$from is missing: the package's copy of the libmemcached $VERSION source. \
 Reinstall the package, or set LIBMEMCACHED_TARBALL to libmemcached-$VERSION.tar.gz \
@@ -114,15 +114,13 @@ sasl_option() {
   esac
 }
 
-# A compiler for another machine (its target differs from this machine's) makes a cross build:
-# cmake is told the target system, or it would take the host's.
+# A cross build is asked for, never guessed: compilers' target names and `uname -m` differ
+# in spelling on many native systems (armv7l against arm-linux-gnueabihf).
 cross_options() {
-  local target host
-  target=$("$(cxx)" -dumpmachine)
-  host=$(uname -m)
-  case "$target" in "$host"-*) return ;; esac
-  printf '%s\n' -DCMAKE_SYSTEM_NAME=Linux "-DCMAKE_SYSTEM_PROCESSOR=${target%%-*}" \
-    "-DCMAKE_C_COMPILER=${CC:?CC must name the C cross compiler}" "-DCMAKE_CXX_COMPILER=$(cxx)"
+  [ -n "${LIBMEMCACHED_CROSS:-}" ] || return 0
+  printf '%s\n' -DCMAKE_SYSTEM_NAME=Linux "-DCMAKE_SYSTEM_PROCESSOR=$LIBMEMCACHED_CROSS" \
+    "-DCMAKE_C_COMPILER=${CC:?LIBMEMCACHED_CROSS needs CC to name the C cross compiler}" \
+    "-DCMAKE_CXX_COMPILER=${CXX:?LIBMEMCACHED_CROSS needs CXX to name the C++ cross compiler}"
 }
 
 patches_text() {
@@ -180,7 +178,7 @@ do_build() {
     rm -rf "$build"
   fi
   local jobs
-  jobs=$(getconf _NPROCESSORS_ONLN 2> /dev/null || echo 2)
+  jobs=${LIBMEMCACHED_JOBS:-$(getconf _NPROCESSORS_ONLN 2> /dev/null || echo 2)}
   # The environment's flags are given explicitly, not left to cmake, which reads CFLAGS and
   # friends only when it first configures a build tree and would then keep stale ones; and
   # after the Release flags, which CMake puts last. Empty, these equal cmake's defaults.
