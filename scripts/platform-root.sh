@@ -26,7 +26,7 @@ case "$flavour" in
   # arm64 libsasl2-dev is added below (multiarch), since libmemcached's cmake looks for the
   # library of the target architecture before it enables SASL.
   build) include=(--include=g++,make,python3,cmake,bison,flex,patch,libsasl2-dev,binutils,g++-aarch64-linux-gnu,libc6-dev-arm64-cross) ;;
-  *) echo "platform-root: unknown flavour $flavour (minbase|build)" >&2; exit 1 ;;
+  *) echo "platform-root: unknown flavour $flavour (minbase|build|arm64)" >&2; exit 1 ;;
 esac
 
 if [ -x "$root/bin/sh" ] && [ -f "$root/.complete" ]; then
@@ -34,28 +34,46 @@ if [ -x "$root/bin/sh" ] && [ -f "$root/.complete" ]; then
   exit 0
 fi
 
-# The first Debian archive among the apt sources, in either format (one-line or deb822).
-mirror=$(
-  {
-    cat /etc/apt/sources.list 2> /dev/null || true
-    cat /etc/apt/sources.list.d/*.list 2> /dev/null || true
-  } | awk '$1 == "deb" && $2 ~ /debian\/?$/ { print $2; exit }'
-)
-if [ -z "$mirror" ]; then
-  mirror=$(cat /etc/apt/sources.list.d/*.sources 2> /dev/null | awk '$1 == "URIs:" && $2 ~ /debian\/?$/ { print $2; exit }' || true)
-fi
-[ -n "$mirror" ] || { echo "platform-root: no Debian archive among this machine's apt sources" >&2; exit 1; }
+# The first Debian archive among the apt sources, in either format (one-line, with or without
+# [options], or deb822), following apt's mirror+file: lists (Debian's cloud images use one).
+# LIBMEMCACHED_DEBIAN_MIRROR overrides it, e.g. with archive.debian.org's once a suite has left
+# the mirrors.
+mirror_from_sources() {
+  local uri listed
+  for uri in $(
+    { cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2> /dev/null || true; } |
+      sed -nE 's/^[[:space:]]*deb([[:space:]]+\[[^]]*\])?[[:space:]]+([^[:space:]]+).*/\2/p'
+    { cat /etc/apt/sources.list.d/*.sources 2> /dev/null || true; } |
+      awk '$1 == "URIs:" { for (i = 2; i <= NF; i++) print $i }'
+  ); do
+    case "$uri" in
+      mirror+file://*)
+        listed=$(awk '$1 ~ /^[a-z]+:\/\// { print $1; exit }' "${uri#mirror+file://}" 2> /dev/null || true)
+        uri=${listed:-$uri}
+        ;;
+    esac
+    case "$uri" in */debian | */debian/) echo "$uri"; return ;; esac
+  done
+}
+mirror=${LIBMEMCACHED_DEBIAN_MIRROR:-$(mirror_from_sources)}
+[ -n "$mirror" ] || { echo "platform-root: no Debian archive among this machine's apt sources; set LIBMEMCACHED_DEBIAN_MIRROR" >&2; exit 1; }
 command -v debootstrap > /dev/null || { echo "platform-root: debootstrap is not installed (apt-get install debootstrap)" >&2; exit 1; }
 
 mkdir -p "$cache"
-rm -rf "$root"
+rm -rf --one-file-system "$root"
 echo "platform-root: debootstrap --variant=minbase ${include[*]} $suite from $mirror" >&2
 debootstrap --variant=minbase "${include[@]}" "$suite" "$root" "$mirror" > "$cache/$suite-$flavour.log" 2>&1 || {
   tail -20 "$cache/$suite-$flavour.log" >&2
+  # Exit status 3: the mirror does not serve the suite (callers may treat that apart).
+  if grep -q "Failed getting release file" "$cache/$suite-$flavour.log"; then
+    echo "platform-root: $mirror does not serve $suite (set LIBMEMCACHED_DEBIAN_MIRROR to a mirror that does)" >&2
+    exit 3
+  fi
   exit 1
 }
 if [ "$flavour" = build ]; then
-  chroot "$root" /bin/sh -c 'dpkg --add-architecture arm64 && apt-get update -q &&
+  # Check-Valid-Until off: an archived suite's Release file has expired on purpose.
+  chroot "$root" /bin/sh -c 'dpkg --add-architecture arm64 && apt-get -o Acquire::Check-Valid-Until=false update -q &&
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libsasl2-dev:arm64' \
     >> "$cache/$suite-$flavour.log" 2>&1 || { tail -20 "$cache/$suite-$flavour.log" >&2; exit 1; }
 fi

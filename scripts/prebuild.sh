@@ -44,10 +44,11 @@ rm -rf "$root/build/sasl-include"
 mkdir -p "$root/build/sasl-include"
 cp -a "$root/usr/include/sasl" "$root/build/sasl-include/"
 
+jobs=$(nproc)
 for arch in "${archs[@]}"; do
   case "$arch" in
-    x64) triplet=x86_64-linux-gnu ;;
-    arm64) triplet=aarch64-linux-gnu ;;
+    x64) triplet=x86_64-linux-gnu cross= ;;
+    arm64) triplet=aarch64-linux-gnu cross=aarch64 ;;
     *) say "unknown architecture $arch (x64 or arm64)"; exit 1 ;;
   esac
   # The sources node-gyp needs, copied with their times (so make redoes only what changed);
@@ -63,11 +64,12 @@ for arch in "${archs[@]}"; do
 
   say "building linux-$arch in $(basename "$root") with $triplet-g++"
   flags="-I/build/sasl-include"
+  # The chroot has no /proc, so neither make nor cmake would see more than one CPU.
   env -i PATH=/opt/node/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
     CC="$triplet-gcc" CXX="$triplet-g++" LINK="$triplet-g++" AR="$triplet-ar" \
     CFLAGS="$flags" CXXFLAGS="$flags" LDFLAGS="-static-libstdc++ -static-libgcc" \
-    LIBMEMCACHED_SASL=on \
-    chroot "$root" /bin/sh -c "cd /build/$arch && node /opt/npm/node_modules/node-gyp/bin/node-gyp.js rebuild --arch=$arch --nodedir=/opt/node" \
+    LIBMEMCACHED_SASL=on LIBMEMCACHED_CROSS="$cross" LIBMEMCACHED_JOBS="$jobs" \
+    chroot "$root" /bin/sh -c "cd /build/$arch && node /opt/npm/node_modules/node-gyp/bin/node-gyp.js rebuild --arch=$arch --nodedir=/opt/node --jobs=$jobs" \
     > "$cache/prebuild-$arch.log" 2>&1 || {
     tail -40 "$cache/prebuild-$arch.log" >&2
     say "linux-$arch failed (whole log: $cache/prebuild-$arch.log)"
@@ -78,3 +80,8 @@ for arch in "${archs[@]}"; do
   mv "$work/stripped.node" "prebuilds/linux-$arch/libmemcached.glibc.node"
   say "prebuilds/linux-$arch/libmemcached.glibc.node ($(stat -c %s "prebuilds/linux-$arch/libmemcached.glibc.node") bytes)"
 done
+
+# A release must not ship a prebuild that asks more of the machine than the floor.
+files=()
+for arch in "${archs[@]}"; do files+=("prebuilds/linux-$arch/libmemcached.glibc.node"); done
+node test/platforms/binary-floor.js "${files[@]}"

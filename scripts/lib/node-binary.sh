@@ -7,11 +7,15 @@ node_binary() {
   dir=$cache/node-linux-$arch-$version
   if [ ! -x "$dir/bin/node" ]; then
     echo "fetching node-linux-$arch@$version" >&2
+    [ -n "$version" ] || { echo "node_binary: no version given" >&2; return 1; }
     work=$(mktemp -d)
-    (cd "$work" && npm pack --silent "node-linux-$arch@$version" > /dev/null)
-    mkdir -p "$dir"
-    tar xzf "$work"/node-linux-*.tgz -C "$dir" --strip-components=1
-    rm -rf "$work"
+    # Called in $(...), where errexit does not reach: every step returns on failure.
+    (cd "$work" && npm pack --silent "node-linux-$arch@$version" > /dev/null) || { rm -rf "$work"; return 1; }
+    rm -rf "$dir.part"
+    mkdir -p "$dir.part"
+    tar xzf "$work"/node-linux-*.tgz -C "$dir.part" --strip-components=1 || { rm -rf "$work" "$dir.part"; return 1; }
+    rm -rf "$work" "$dir"
+    mv "$dir.part" "$dir"
   fi
   echo "$dir"
 }
