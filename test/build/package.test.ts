@@ -91,6 +91,8 @@ test('the packed tarball installs from its prebuild without a compiler and talks
     'deps/libmemcached.gyp',
     'deps/LICENSE.libmemcached',
     'deps/libmemcached-1.1.4.tar.gz',
+    'deps/install-help.js',
+    'deps/linkage.js',
     'LICENSE',
     'THIRD_PARTY_NOTICES.md',
     'README.md',
