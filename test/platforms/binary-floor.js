@@ -2,11 +2,13 @@
 // (docs/installing.md#the-prebuilds): reads the .node files named on the command line with
 // readelf (which reads any architecture's ELF) and fails on a glibc symbol version above 2.28,
 // on any GLIBCXX_/CXXABI_ version (libstdc++ is linked statically, so none may be asked of the
-// machine), or on a NEEDED library outside glibc's own. Prints one line per file.
+// machine), on GLIBC_PRIVATE, or on a NEEDED library outside glibc's own. Prints one line per
+// file.
 //
 //   node test/platforms/binary-floor.js prebuilds/linux-*/libmemcached.glibc.node
 'use strict';
 const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
 
 const GLIBC_FLOOR = [2, 28];
 const ALLOWED_NEEDED = /^(libc\.so\.6|libm\.so\.6|libdl\.so\.2|libpthread\.so\.0|ld-linux-(x86-64|aarch64)\.so\.[12])$/;
@@ -25,12 +27,15 @@ function newer(version, floor) {
 }
 
 function check(file) {
+  if (!fs.existsSync(file)) return { needed: [], highest: '', problems: ['missing (sudo npm run prebuilds makes it)'] };
   const problems = [];
   const needed = [...readelf(['-d', '-W'], file).matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1]);
   if (needed.length === 0) problems.push('readelf -d lists no NEEDED library: not a dynamically linked addon?');
   for (const lib of needed) if (!ALLOWED_NEEDED.test(lib)) problems.push(`needs ${lib}`);
 
   // The version-needs section: every version the loader will demand, with its library.
+  // GLIBC_PRIVATE is glibc's internal interface, which changes between any two releases.
+  if (/Name: GLIBC_PRIVATE/.test(readelf(['-V', '-W'], file))) problems.push('needs GLIBC_PRIVATE');
   const versions = new Set([...readelf(['-V', '-W'], file).matchAll(/Name: ((GLIBC|GLIBCXX|CXXABI)_[0-9.]+)/g)].map((m) => m[1]));
   // And the dynamic symbols that carry them, to name the culprit of a failure.
   const symbols = readelf(['--dyn-syms', '-W'], file);
