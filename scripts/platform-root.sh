@@ -29,7 +29,9 @@ case "$flavour" in
   *) echo "platform-root: unknown flavour $flavour (minbase|build|arm64)" >&2; exit 1 ;;
 esac
 
-if [ -x "$root/bin/sh" ] && [ -f "$root/.complete" ]; then
+# What the root is made of; a cached root made by another recipe is made again.
+recipe="$suite $flavour ${include[*]} recipe-2"
+if [ -x "$root/bin/sh" ] && [ -f "$root/.complete" ] && [ "$(cat "$root/.complete")" = "$recipe" ]; then
   echo "$root"
   exit 0
 fi
@@ -72,10 +74,14 @@ debootstrap --variant=minbase "${include[@]}" "$suite" "$root" "$mirror" > "$cac
   exit 1
 }
 if [ "$flavour" = build ]; then
-  # Check-Valid-Until off: an archived suite's Release file has expired on purpose.
+  # libsasl2-dev is not co-installable across architectures (installing the arm64 one removes
+  # the amd64 one), so arm64 gets the library and the link-time name the -dev package would
+  # add. Check-Valid-Until off: an archived suite's Release file has expired on purpose.
   chroot "$root" /bin/sh -c 'dpkg --add-architecture arm64 && apt-get -o Acquire::Check-Valid-Until=false update -q &&
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libsasl2-dev:arm64' \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libsasl2-2:arm64 &&
+    ln -sf libsasl2.so.2 /usr/lib/aarch64-linux-gnu/libsasl2.so &&
+    test -e /usr/lib/x86_64-linux-gnu/libsasl2.so' \
     >> "$cache/$suite-$flavour.log" 2>&1 || { tail -20 "$cache/$suite-$flavour.log" >&2; exit 1; }
 fi
-touch "$root/.complete"
+echo "$recipe" > "$root/.complete"
 echo "$root"
