@@ -38,7 +38,7 @@ fi
 
 # The first Debian archive among the apt sources, in either format (one-line, with or without
 # [options], or deb822), following apt's mirror+file: lists (Debian's cloud images use one).
-# LIBMEMCACHED_DEBIAN_MIRROR overrides it, e.g. with archive.debian.org's once a suite has left
+# LIBMEMCACHED_DEBIAN_MIRROR overrides it, e.g. with Debian's archive of old releases once a suite has left
 # the mirrors.
 mirror_from_sources() {
   local uri listed
