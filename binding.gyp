@@ -18,6 +18,7 @@
       'src/core/io_writes.cc',
       'src/core/operation.cc',
       'src/core/sasl_loader.cc',
+      'src/core/tls_support.cc',
     ],
     'include_dirs': ['src', "<!(node -p \"require('node-addon-api').include_dir\")"],
     'defines': [

@@ -25,7 +25,9 @@
             '<(lm_prefix)/lib/libmemcached.a',
             '<(lm_prefix)/lib/libhashkit.a',
           ],
-          'action': ['bash', 'libmemcached.sh', 'build'],
+          # Node's headers hold the OpenSSL headers that TLS (patches/0007-tls.patch) is built
+          # against; the symbols are Node's own at run time.
+          'action': ['bash', 'libmemcached.sh', 'build', '<(node_root_dir)/include/node'],
         }],
         'direct_dependent_settings': {
           'include_dirs': ['<(lm_prefix)/include'],

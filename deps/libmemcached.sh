@@ -2,7 +2,9 @@
 # Obtains the libmemcached 1.1.4 source, verifies it, and builds static, position-independent
 # Release archives of libmemcached, libhashkit and libmemcachedutil for the addon to link.
 #
-#   deps/libmemcached.sh build      build (or reuse) and print nothing but errors
+#   deps/libmemcached.sh build [DIR] build (or reuse) and print nothing but errors; DIR holds the
+#                                   OpenSSL headers for TLS (openssl/ssl.h): Node's, which
+#                                   deps/libmemcached.gyp passes (<nodedir>/include/node)
 #   deps/libmemcached.sh prefix     print the install prefix (include/ and lib/ below it)
 #   deps/libmemcached.sh fetch      only verify the source tarball and copy it into the cache
 #
@@ -138,7 +140,7 @@ flags_text() {
 }
 
 stamp_text() {
-  printf '%s\n' "$VERSION" "$SHA256" "${CMAKE_OPTIONS[@]}" "SASL=$SASL" "$(cxx): $("$(cxx)" --version | head -1)"
+  printf '%s\n' "$VERSION" "$SHA256" "${CMAKE_OPTIONS[@]}" "SASL=$SASL" "OPENSSL=$OPENSSL_INCLUDE" "$(cxx): $("$(cxx)" --version | head -1)"
   patches_text
   flags_text
 }
@@ -153,6 +155,12 @@ built() {
 do_build() {
   require_tools
   SASL=$(sasl_option)
+  # TLS is built with the OpenSSL headers of the Node.js the addon is for (Node's official
+  # headers carry them); without them there is no TLS build at all.
+  OPENSSL_INCLUDE=${1:-${LIBMEMCACHED_OPENSSL_INCLUDE:-}}
+  if [ -z "$OPENSSL_INCLUDE" ] || [ ! -f "$OPENSSL_INCLUDE/openssl/ssl.h" ]; then
+    die "OpenSSL's headers are not in ${OPENSSL_INCLUDE:-(no folder given)}: build through node-gyp, which passes Node's headers (they include OpenSSL's), or set LIBMEMCACHED_OPENSSL_INCLUDE to a folder holding openssl/ssl.h"
+  fi
   built && return
   fetch
   # The marker records the patches applied: a changed patch means a fresh extraction.
@@ -191,7 +199,7 @@ do_build() {
   local cross=() line text
   text=$(cross_options)
   while IFS= read -r line; do [ -z "$line" ] || cross+=("$line"); done <<< "$text"
-  cmake -S "$src" -B "$build" "${CMAKE_OPTIONS[@]}" -DENABLE_SASL="$SASL" ${cross[@]+"${cross[@]}"} "${flags[@]}" -DCMAKE_INSTALL_PREFIX="$prefix" > "$cache/cmake.log" 2>&1 \
+  cmake -S "$src" -B "$build" "${CMAKE_OPTIONS[@]}" -DENABLE_SASL="$SASL" -DLIBMEMCACHED_OPENSSL_INCLUDE_DIR="$OPENSSL_INCLUDE" ${cross[@]+"${cross[@]}"} "${flags[@]}" -DCMAKE_INSTALL_PREFIX="$prefix" > "$cache/cmake.log" 2>&1 \
     || { cat "$cache/cmake.log" >&2; die "cmake configure failed"; }
   cmake --build "$build" -j "$jobs" --target "${ARCHIVES[@]}" >> "$cache/cmake.log" 2>&1 \
     || { tail -50 "$cache/cmake.log" >&2; die "cmake build failed"; }
@@ -217,7 +225,7 @@ do_build() {
 }
 
 case "${1:-build}" in
-  build) do_build ;;
+  build) do_build "${2:-}" ;;
   fetch) fetch ;;
   prefix) echo "$prefix" ;;
   *) die "usage: $0 build|fetch|prefix" ;;

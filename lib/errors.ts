@@ -113,6 +113,19 @@ const BY_RC = new Map<number, typeof MemcachedError>(
 // (with MEMCACHED_ERRNO as its rc and code), not an untyped error.
 BY_RC.set(returnCode('MEMCACHED_ERRNO'), ConnectionError);
 
+/**
+ * A TLS connection could not be set up (the `tls` option): the handshake failed or the server's
+ * certificate was refused. The message carries OpenSSL's reason: "unable to get local issuer
+ * certificate" (unknown CA), "hostname mismatch", "certificate has expired", "unsupported
+ * protocol"... It is a `ConnectionError`, and counts for failover as a refused connection does;
+ * `rc` is libmemcached's code (MEMCACHED_CONNECTION_FAILURE, or MEMCACHED_TIMEOUT for a handshake
+ * that did not finish within `connect_timeout`).
+ */
+export class TLSError extends ConnectionError {}
+
+// libmemcached's TLS messages (deps/patches/0007-tls.patch) start with "TLS: ".
+const TLS_DETAIL = /(^|[\s,(])TLS: /;
+
 /** Raise it from a deserializer to make a read behave as a miss (pylibmc's CacheMiss). */
 export class CacheMiss extends Error {
   constructor(message = 'cache miss') {
@@ -154,7 +167,7 @@ export function errorFromReturnCode(
   detail: string | undefined,
   server: string | undefined,
 ): MemcachedError {
-  const cls = BY_RC.get(rc) ?? MemcachedError;
+  const cls = detail !== undefined && TLS_DETAIL.test(detail) ? TLSError : (BY_RC.get(rc) ?? MemcachedError);
   const name = RETURN_CODES[rc] ?? `rc ${rc}`;
   const what = key === undefined ? operation : `${operation}(${key.length > 64 ? key.slice(0, 64) + '…' : key})`;
   let message = `${what}: ${name}`;

@@ -12,6 +12,7 @@ export * from './errors';
 export { FAILOVER_BEHAVIORS } from './failover';
 export type { Key } from './keys';
 export type { ServerList } from './servers';
+export type { TlsOptions } from './tls';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const pkg = require('../package.json') as { version: string };
@@ -24,6 +25,8 @@ export const libmemcachedVersion: string = native.libmemcachedVersion;
 export const libmemcachedCompiledVersion: string = native.libmemcachedCompiledVersion;
 /** True when SASL authentication is available (pylibmc's `support_sasl`). */
 export const supportSasl: boolean = native.supportSasl;
+/** Whether TLS (the `tls` option) works here: the bundled libmemcached, and Node's OpenSSL 3. */
+export const supportTls: boolean = native.supportTls;
 /** True: zlib compression is always available, through node:zlib (pylibmc's `support_compression`). */
 export const supportCompression = true;
 /** 'static' for the bundled libmemcached, 'system' when built against the distribution's library. */

@@ -11,6 +11,7 @@ import { withFailover } from './failover';
 import type { Key } from './keys';
 import type { NativeConfig } from './native/surface';
 import { ServerList, formatServer, parseServers } from './servers';
+import { TlsOptions, resolveTls } from './tls';
 import { checkCompressLevel, checkMaxValueSize, checkMinCompressLen, checkNamespace, checkTime } from './validate';
 
 export type { Deserializer, Serializer } from './codecs/value-codec';
@@ -55,6 +56,12 @@ export interface ClientOptions {
    * up to 127 bytes; counted in the 250-byte key limit.
    */
   namespace?: string;
+  /**
+   * TLS for every server (TCP only): `true` verifies each server's certificate against the
+   * system's CAs and its host name; an object takes Node's `tls.connect` names (ca, cert, key,
+   * passphrase, servername, rejectUnauthorized, minVersion). See the README's TLS section.
+   */
+  tls?: boolean | TlsOptions;
   /** Replaces the default serializer (the `serialize` method) for this client. */
   serialize?: Serializer;
   /** Replaces the default deserializer (the `deserialize` method) for this client. */
@@ -125,6 +132,7 @@ export function resolveOptions(servers: ServerList, given: ClientOptions): Resol
   };
   if (options.failover !== undefined && typeof options.failover !== 'boolean') throw new TypeError('failover must be a boolean');
   const udp = parsed.some((server) => server.transport === 'udp');
+  const tls = resolveTls(options.tls, parsed);
   const behaviors = resolveBehaviors(options.failover ? withFailover(options.behaviors) : options.behaviors, binary, 'Client', udp);
   if (options.namespace !== undefined && behaviors.namespace !== undefined && options.namespace !== behaviors.namespace) {
     throw new RangeError('namespace given twice (as an option and among the behaviors) with different values');
@@ -149,6 +157,7 @@ export function resolveOptions(servers: ServerList, given: ClientOptions): Resol
     namespace,
     connections,
     maxValueSize,
+    tls,
   };
   return {
     options: Object.freeze(options),

@@ -42,8 +42,8 @@ fi
 say "building libmemcached and the addon with: $SANITIZE"
 (
   export CFLAGS="$SANITIZE" CXXFLAGS="$SANITIZE" LDFLAGS="$SANITIZE_LD"
+  # node-gyp's action builds libmemcached there, with these flags and Node's OpenSSL headers.
   export LIBMEMCACHED_CACHE_DIR=$root/deps/.cache/sanitize
-  bash deps/libmemcached.sh build
 
   # The scratch copy: deps/.cache there is the sanitizer cache, so the gyp files' paths
   # (relative to the module root) find the sanitizer archives unchanged. cp -p keeps the files'

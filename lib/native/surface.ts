@@ -23,6 +23,19 @@ export interface NativeConfig {
   connections: number;
   /** The largest value a reply may announce, in bytes (bundled build only). */
   maxValueSize: number;
+  /** TLS for every TCP server (lib/tls.ts normalises the option). */
+  tls?: NativeTlsConfig;
+}
+
+/** The `tls` option as the addon reads it: PEM as text, defaults filled in. */
+export interface NativeTlsConfig {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  passphrase?: string;
+  servername?: string;
+  rejectUnauthorized: boolean;
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
 }
 
 /**
@@ -87,6 +100,7 @@ export interface NativeModule {
   /** The libmemcached headers the addon was compiled against. */
   libmemcachedCompiledVersion: string;
   supportSasl: boolean;
+  supportTls: boolean;
   /** 'static' for the bundled build, 'system' when linked against the distribution's library. */
   linkage: 'static' | 'system';
 }

@@ -5,6 +5,7 @@
 #include "client.h"
 #include "constants.h"
 #include "core/sasl_loader.h"
+#include "core/tls_support.h"
 #include "protocol.h"
 
 #if LIBMEMCACHED_VERSION_HEX < 0x001001004
@@ -22,6 +23,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("libmemcachedCompiledVersion", Napi::String::New(env, LIBMEMCACHED_VERSION_STRING));
   // Whether SASL can work on this machine: compiled in, and libsasl2 present (sasl_loader.h).
   exports.Set("supportSasl", Napi::Boolean::New(env, lmc::SaslAvailable()));
+  // Whether TLS can work in this process: built in, and an OpenSSL 3 exported by Node.
+  exports.Set("supportTls", Napi::Boolean::New(env, lmc::TlsAvailable()));
 #ifdef LIBMEMCACHED_SYSTEM
   exports.Set("linkage", Napi::String::New(env, "system"));
 #else

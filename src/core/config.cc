@@ -54,6 +54,24 @@ ClientConfig ReadConfig(const Napi::Object& object) {
 
   config.name_space = StringField(object, "namespace");
 
+  // Checked and normalised by lib/options.ts: PEM texts as strings, booleans, a version name.
+  Napi::Value tls = object.Get("tls");
+  if (tls.IsObject()) {
+    Napi::Object options = tls.As<Napi::Object>();
+    config.tls.enabled = true;
+    config.tls.has_ca = options.Get("ca").IsString();
+    if (config.tls.has_ca) config.tls.ca = StringField(options, "ca");
+    config.tls.has_identity = options.Get("cert").IsString();
+    if (config.tls.has_identity) {
+      config.tls.cert = StringField(options, "cert");
+      config.tls.key = StringField(options, "key");
+    }
+    if (options.Get("passphrase").IsString()) config.tls.passphrase = StringField(options, "passphrase");
+    if (options.Get("servername").IsString()) config.tls.servername = StringField(options, "servername");
+    config.tls.verify = options.Get("rejectUnauthorized").ToBoolean().Value();
+    config.tls.tls13_only = options.Get("minVersion").IsString() && StringField(options, "minVersion") == "TLSv1.3";
+  }
+
   Napi::Value max_value_size = object.Get("maxValueSize");
   if (max_value_size.IsNumber()) config.max_value_size = static_cast<uint64_t>(max_value_size.As<Napi::Number>().Int64Value());
 
@@ -124,6 +142,13 @@ memcached_st* BuildMaster(Napi::Env env, const ClientConfig& config) {
     if (memcached_failed(rc)) {
       throw MemcachedError(env, rc, "namespace rejected: " + std::string(memcached_last_error_message(master.get())));
     }
+  }
+
+  if (config.tls.enabled) {
+    if (!TlsAvailable()) throw MemcachedError(env, MEMCACHED_NOT_SUPPORTED, TlsUnavailableReason());
+    std::string why;
+    rc = ApplyTls(master.get(), config.tls, why);
+    if (memcached_failed(rc)) throw MemcachedError(env, rc, why);
   }
 
   if (config.sasl) {

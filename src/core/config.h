@@ -8,6 +8,8 @@
 #include <libmemcached/memcached.h>
 #include <napi.h>
 
+#include "core/tls_support.h"
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,6 +34,7 @@ struct ClientConfig {
   std::string name_space;  // libmemcached's namespace (pylibmc's callback); empty = none
   uint32_t connections = 1;
   uint64_t max_value_size = 0;  // the largest value a reply may announce; 0 = libmemcached's
+  TlsConfig tls;
 };
 
 ClientConfig ReadConfig(const Napi::Object& object);
