@@ -9,6 +9,8 @@ PACKAGES=(
   cmake bison flex patch libsasl2-dev     # building libmemcached 1.1.4 from deps/ (with deps/patches)
   libsasl2-modules sasl2-bin              # SASL mechanisms at run time; saslpasswd2 for the SASL tests
   memcached                               # the servers the tests and the demo start
+  libssl-dev libevent-dev xz-utils        # scripts/lib/memcached-tls.sh builds a memcached >= 1.6.39 with TLS
+                                          # for the TLS tests (Debian 12's 1.6.18 hangs pipelined TLS sets)
   python3-pylibmc                         # the real pylibmc, for the interop tests
   binutils                                # strip (prebuildify), nm and readelf (tests)
   debootstrap qemu-user                   # scripts/test-platforms.sh: Debian roots, arm64 under qemu

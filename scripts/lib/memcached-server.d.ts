@@ -26,6 +26,8 @@ export interface StartOptions {
   host?: string;
   /** A fixed port (to bring a stopped server back where it was); otherwise a free one. */
   port?: number;
+  /** The memcached binary to run; memcachedBinary() by default. */
+  executable?: string;
 }
 
 /** The memcached to run: $MEMCACHED_BIN, else the first one on PATH; throws when there is none. */

@@ -5,7 +5,8 @@
 //
 // The binary is $MEMCACHED_BIN, else the first `memcached` on PATH; when there is none, starting a
 // server throws at once, naming what to install (scripts/test-unit-isolated.sh relies on that:
-// a unit test must never start one).
+// a unit test must never start one). A caller may name another binary with `executable` (the TLS
+// tests run a newer memcached: test/harness/tls.ts).
 'use strict';
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -109,10 +110,11 @@ function killer(child) {
     });
 }
 
-function spawnMemcached(args, env) {
+function spawnMemcached(args, env, executable) {
   // memcached refuses to run as root without -u.
   const user = process.getuid && process.getuid() === 0 ? ['-u', 'nobody'] : [];
-  const child = spawn(memcachedBinary(), [...user, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: env || process.env });
+  if (executable && !fs.existsSync(executable)) throw new Error(`memcached executable ${executable} does not exist`);
+  const child = spawn(executable || memcachedBinary(), [...user, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: env || process.env });
   // Drained, not shown: memcached's complaints would interleave with the caller's output. A
   // server that fails to start says so through its exit code (waitUntilListening).
   child.stderr.resume();
@@ -122,7 +124,8 @@ function spawnMemcached(args, env) {
 /**
  * Starts memcached with `options.args` (nothing else but the address and, as root, `-u nobody`:
  * memory, connections and threads are the caller's choice) and resolves once it accepts
- * connections.
+ * connections (a plain connect, so a TLS listener, -Z, is waited for the same way).
+ * `options.executable` is the binary to run, memcachedBinary() by default.
  */
 async function startMemcached(options = {}) {
   const args = options.args || [];
@@ -130,7 +133,7 @@ async function startMemcached(options = {}) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lmc-'));
     fs.chmodSync(dir, 0o777); // memcached may run as nobody
     const socket = path.join(dir, 'memcached.sock');
-    const child = spawnMemcached(['-s', socket, '-a', '0777', ...args], options.env);
+    const child = spawnMemcached(['-s', socket, '-a', '0777', ...args], options.env, options.executable);
     await waitUntilListening(child, { path: socket }, socket);
     return {
       spec: socket,
@@ -145,7 +148,7 @@ async function startMemcached(options = {}) {
   const host = options.host || '127.0.0.1';
   for (let attempt = 0; ; attempt++) {
     const port = options.port || (await freePort(host));
-    const child = spawnMemcached(['-l', host, '-p', String(port), '-U', options.udp ? String(port) : '0', ...args], options.env);
+    const child = spawnMemcached(['-l', host, '-p', String(port), '-U', options.udp ? String(port) : '0', ...args], options.env, options.executable);
     try {
       await waitUntilListening(child, { host, port }, `${host}:${port}`);
     } catch (error) {
