@@ -311,6 +311,68 @@ async function faultIsolation(fault, rounds, windowMs) {
   };
 }
 
+// ---------------------------------------------------------------------------------------------
+// TLS: this client over TLS against its own plaintext figures (and memcache-client, the one peer
+// with TLS, over both), on one memcached >= 1.6.39 built for the tests
+// (scripts/lib/memcached-tls.sh; Debian 12's hangs pipelined sets over TLS).
+
+function tlsCertificate(dir) {
+  const run = (args) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=bench CA']);
+  run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
+  fs.writeFileSync(path.join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+  run(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'san.ext']);
+  return { ca: fs.readFileSync(path.join(dir, 'ca.pem'), 'utf8'), cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server.key') };
+}
+
+const TLS_WORKLOADS = WORKLOADS.filter((w) => ['get, 64 in flight', 'getMulti(100)', 'get 256 KiB, sequential'].includes(w.name));
+
+async function tlsComparison(rounds) {
+  const executable = execFileSync('bash', [path.join(root, 'scripts/lib/memcached-tls.sh')], { encoding: 'utf8' }).trim().split('\n').pop();
+  const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'lmc-bench-tls-'));
+  const cert = tlsCertificate(dir);
+  // -R: memcached up to 1.6.45 also stalls a TLS connection that reaches its per-event request
+  // limit with decrypted bytes pending (docs/testing-tls.md); plaintext gets the same setting.
+  const common = ['-m', '256', '-c', '4096', '-R', '1000000'];
+  const [plain, secure] = await Promise.all([
+    startMemcached({ executable, args: common }),
+    startMemcached({ executable, args: ['-Z', '-o', `ssl_chain_cert=${cert.cert},ssl_key=${cert.key}`, ...common] }),
+  ]);
+  const { Client } = require(root);
+  const { MemcacheClient } = require('memcache-client');
+  const lib = (spec, tls) => {
+    const c = new Client([spec], tls ? { tls: { ca: cert.ca } } : {});
+    return { get: (k) => c.get(k), set: (k, v) => c.set(k, v), getMulti: (keys) => c.getMulti(keys), close: () => c.close() };
+  };
+  const mcc = (spec, tls) => {
+    const c = new MemcacheClient({ server: spec, ignoreNotStored: true, ...(tls ? { tls: { ca: cert.ca } } : {}) });
+    return { get: (k) => c.get(k).then((r) => r && r.value), set: (k, v) => c.set(k, v), getMulti: (keys) => c.get(keys), close: () => c.shutdown() };
+  };
+  const clients = {
+    'libmemcached plaintext': lib(`127.0.0.1:${plain.port}`, false),
+    'libmemcached TLS': lib(`127.0.0.1:${secure.port}`, true),
+    'memcache-client plaintext': mcc(`127.0.0.1:${plain.port}`, false),
+    'memcache-client TLS': mcc(`127.0.0.1:${secure.port}`, true),
+  };
+  const names = Object.keys(clients);
+  for (const c of [clients['libmemcached plaintext'], clients['libmemcached TLS']]) {
+    for (const k of KEYS) await c.set(k, VALUE);
+    await c.set('bench:big', BIG);
+  }
+  const results = {};
+  for (let round = 0; round < rounds; round++) {
+    for (const w of TLS_WORKLOADS) {
+      const order = names.slice(round % names.length).concat(names.slice(0, round % names.length));
+      for (const n of order) ((results[w.name] ??= {})[n] ??= []).push(await w.run(clients[n], WINDOW_MS));
+    }
+  }
+  for (const c of Object.values(clients)) await c.close();
+  plain.stop();
+  secure.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+  return TLS_WORKLOADS.map((w) => ({ workload: w.name, unit: w.unit, med: Object.fromEntries(names.map((n) => [n, median(results[w.name][n])])) }));
+}
+
 async function main() {
   const own = process.env.MEMCACHED_SERVERS ? undefined : await startMemcached({ args: ['-m', '256', '-c', '4096'] });
   const spec = process.env.MEMCACHED_SERVERS ? process.env.MEMCACHED_SERVERS.split(',')[0] : `${own.host}:${own.port}`;
@@ -400,6 +462,24 @@ async function main() {
           `p99 ${f.p99.toFixed(2)} ms, max ${f.max.toFixed(1)} ms`,
       );
       rows.push({ fault: label, ...f });
+    }
+  }
+  if (names.includes('libmemcached') && option('tls', 'yes') !== 'no') {
+    const tlsRows = await tlsComparison(ROUNDS);
+    console.log(
+      `\nTLS (memcached 1.6.45 built for the tests, TLS 1.3, ${ROUNDS} rounds, medians): each client over TLS against ` +
+        'itself in plaintext on the same binary, and this client against memcache-client (the only peer with TLS).',
+    );
+    console.log('| workload | unit | libmemcached plaintext | libmemcached TLS | TLS / plaintext | memcache-client plaintext | memcache-client TLS | TLS ratio to memcache-client |');
+    console.log('|---|---|---:|---:|---:|---:|---:|---:|');
+    for (const r of tlsRows) {
+      const m = r.med;
+      console.log(
+        `| ${r.workload} | ${r.unit} | ${fmt(m['libmemcached plaintext'])} | ${fmt(m['libmemcached TLS'])} | ` +
+          `${(m['libmemcached TLS'] / m['libmemcached plaintext']).toFixed(2)}× | ${fmt(m['memcache-client plaintext'])} | ` +
+          `${fmt(m['memcache-client TLS'])} | ${(m['libmemcached TLS'] / m['memcache-client TLS']).toFixed(2)}× |`,
+      );
+      rows.push({ tls: r.workload, unit: r.unit, ...r.med });
     }
   }
   const json = option('json');

@@ -165,7 +165,9 @@ do_build() {
   fetch
   # The marker records the patches applied: a changed patch means a fresh extraction.
   if [ ! -f "$src/.extracted" ] || [ "$(cat "$src/.extracted")" != "$(patches_text)" ]; then
-    rm -rf "$src"
+    # The build tree goes too: files the patches leave alone come out of the tarball with its old
+    # times, so make would keep objects compiled against the previous patches' headers.
+    rm -rf "$src" "$build"
     tar -xzf "$cache/$TARBALL" -C "$cache"
     local p
     for p in "${PATCHES[@]}"; do
