@@ -42,7 +42,7 @@ LIBMEMCACHED_ADDON=$PWD/prebuilds/linux-x64/libmemcached.glibc.node node node_mo
 # 2. The tarball.
 work=$(mktemp -d)
 cleanup() {
-  [ -f "$work/memcached.pid" ] && kill "$(cat "$work/memcached.pid")" 2> /dev/null
+  for pid in "$work"/memcached*.pid; do [ -f "$pid" ] && kill "$(cat "$pid")" 2> /dev/null; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -69,9 +69,26 @@ ln -s /bin/sh "$work/bin/sh"
 [ ! -e "$work/app/node_modules/libmemcached/build" ] || fail "npm install compiled the addon instead of using the prebuild"
 cp test/platforms/smoke.js "$work/app/"
 
-port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+wait_port() { for _ in $(seq 50); do (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null && return 0; sleep 0.1; done; return 1; }
+port=$(free_port)
 memcached -u root -l 127.0.0.1 -p "$port" -d -P "$work/memcached.pid"
-for _ in $(seq 50); do (exec 3<> "/dev/tcp/127.0.0.1/$port") 2> /dev/null && break; sleep 0.1; done
+wait_port "$port"
+
+# And a TLS memcached (the one built for the tests: scripts/lib/memcached-tls.sh) with a
+# throwaway CA, for TLS through the OpenSSL inside Node in roots that have no libssl.
+tls_memcached=$(bash scripts/lib/memcached-tls.sh | tail -1)
+(
+  cd "$work"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=platform CA'
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls.key -out tls.csr -subj /CN=127.0.0.1
+  printf 'subjectAltName=IP:127.0.0.1\n' > san.ext
+  openssl x509 -req -in tls.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out tls.pem -days 2 -extfile san.ext
+) > "$work/openssl.log" 2>&1 || { cat "$work/openssl.log" >&2; fail "making the TLS certificates"; }
+tls_port=$(free_port)
+"$tls_memcached" -u root -l 127.0.0.1 -p "$tls_port" -Z -o "ssl_chain_cert=$work/tls.pem,ssl_key=$work/tls.key" -R 1000000 -d -P "$work/memcached-tls.pid"
+wait_port "$tls_port"
+cp "$work/ca.pem" "$work/app/"
 
 # What smoke.js printed, against what this machine should give: SASL works exactly where the
 # root has libsasl2.
@@ -86,6 +103,7 @@ judge() {
     if (out.set !== true || out.get !== "v") problems.push("set/get");
     if (JSON.stringify(out.getMulti) !== JSON.stringify({ "platform:k": "v" })) problems.push("getMulti");
     if (out.supportSasl !== sasl) problems.push(`supportSasl is ${out.supportSasl}`);
+    if (out.supportTls !== true || out.tls?.set !== true || out.tls?.get !== "sealed") problems.push("TLS set/get through the OpenSSL in Node");
     if (!sasl && (!out.sasl?.notSupported || !/apt-get install libsasl2-2/.test(out.sasl.message)))
       problems.push("the SASL client was not refused with the packages to install");
     if (problems.length) { console.error(problems.join("; ")); process.exit(1); }
@@ -110,7 +128,7 @@ for suite in bookworm bullseye; do
   mkdir -p "$root/opt"
   cp -a "$nodedir" "$root/opt/node"
   cp -a "$work/app" "$root/app"
-  out=$(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root chroot "$root" /bin/sh -c "cd /app && /opt/node/bin/node smoke.js 127.0.0.1:$port") &&
+  out=$(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root chroot "$root" /bin/sh -c "cd /app && /opt/node/bin/node smoke.js 127.0.0.1:$port 127.0.0.1:$tls_port") &&
     judge "$suite minbase x64" "$out" x64 "$(has_sasl "$root")" || fail "$suite minbase x64"
   rm -rf "$root/app"
 done
@@ -118,7 +136,7 @@ done
 # 4c. arm64: Debian's arm64 libraries as the root of qemu-aarch64, a current LTS Node for arm64.
 if armroot=$(bash scripts/platform-root.sh bookworm arm64); then
   armnode=$(node_binary "$(newest_node 24 arm64)" "$cache" arm64)
-  out=$(cd "$work/app" && QEMU_LD_PREFIX="$armroot" qemu-aarch64 "$armnode/bin/node" smoke.js "127.0.0.1:$port") &&
+  out=$(cd "$work/app" && QEMU_LD_PREFIX="$armroot" qemu-aarch64 "$armnode/bin/node" smoke.js "127.0.0.1:$port" "127.0.0.1:$tls_port") &&
     judge "bookworm arm64 under qemu-aarch64" "$out" arm64 "$(has_sasl "$armroot")" || fail "arm64 under qemu"
 else
   fail "arm64 root"

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { Client, ClientOptions, ConnectionError, TLSError, supportTls } from '../../lib';
 import { PROTOCOLS, startMemcached } from '../harness/memcached';
+import { scaled } from '../harness/timing';
 import { TlsCertificates, TlsServer, removeTlsCertificates, startTlsMemcached, tlsCertificates, tlsMemcachedBinary } from '../harness/tls';
 
 let certs: TlsCertificates;
@@ -80,7 +81,8 @@ describe.each(PROTOCOLS)('%s protocol over TLS', (_name, binary) => {
   // A multi-get of 6.4 MB and a 4 MiB value: TLS records of 16 KiB read 8 KiB at a time leave
   // decrypted bytes inside OpenSSL that poll() cannot see (SSL_pending).
   test('getMulti of 100 values of 64 KiB and a 4 MiB get neither stall nor time out', async () => {
-    const mc = new Client([good.spec], { binary, tls: { ca: certs.ca.cert }, behaviors: { _poll_timeout: 3000 } });
+    const pollTimeout = scaled(3000);
+    const mc = new Client([good.spec], { binary, tls: { ca: certs.ca.cert }, behaviors: { _poll_timeout: pollTimeout } });
     const keys = Array.from({ length: 100 }, (_, i) => `t:big:${i}`);
     const value = Buffer.alloc(64 * 1024, 7);
     expect(await mc.setMulti(Object.fromEntries(keys.map((k) => [k, value])))).toEqual([]);
@@ -91,8 +93,8 @@ describe.each(PROTOCOLS)('%s protocol over TLS', (_name, binary) => {
     const huge = Buffer.alloc(4 * 1024 * 1024, 9);
     expect(await mc.set('t:huge', huge)).toBe(true);
     expect(((await mc.get('t:huge')) as Buffer).equals(huge)).toBe(true);
-    // Far below the 3 s poll timeout that a stall would wait out.
-    expect(Date.now() - started).toBeLessThan(2500);
+    // Below the poll timeout that a stall would wait out (at least once).
+    expect(Date.now() - started).toBeLessThan(pollTimeout);
     await mc.close();
   });
 
@@ -179,10 +181,10 @@ describe('mutual TLS and protocol versions', () => {
     const without = new Client([strict.spec], { tls: { ca: certs.ca.cert } });
     // TLS 1.3 finishes the client's handshake before the server checks the client: the refusal
     // is an alert the server sends as it closes, read as a TLSError ("certificate required"),
-    // or, when the close overtakes the request, the connection reset that follows.
+    // or, when the close overtakes the request, the reset or end of stream that follows.
     const error = await without.get('t:k').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConnectionError);
-    expect((error as Error).message).toMatch(/certificate required|Connection reset|Broken pipe/);
+    expect((error as Error).message).toMatch(/certificate required|Connection reset|Broken pipe|server has disconnected/);
     if (error instanceof TLSError) expect((error as Error).message).toMatch(/certificate required/);
     await without.close();
 

@@ -16,6 +16,15 @@ const addon = require('node-gyp-build').resolve(path.dirname(require.resolve('li
   out.get = await mc.get('platform:k');
   out.getMulti = { ...(await mc.getMulti(['platform:k', 'platform:missing'])) };
   await mc.close();
+  // TLS through the OpenSSL inside Node (the roots have no libssl3): argv[3] is a TLS memcached,
+  // ca.pem beside this file its CA.
+  if (process.argv[3]) {
+    const ca = require('node:fs').readFileSync(require('node:path').join(__dirname, 'ca.pem'));
+    const secure = new Client([process.argv[3]], { tls: { ca } });
+    out.tls = { set: await secure.set('platform:tls', 'sealed'), get: await secure.get('platform:tls') };
+    await secure.close();
+  }
+  out.supportTls = require('libmemcached').supportTls;
   try {
     const sasl = new Client([server], { username: 'u', password: 'p' });
     await sasl.close();
