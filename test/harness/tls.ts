@@ -276,6 +276,8 @@ export interface TlsServerOptions {
   extraArgs?: string[];
   /** The certificates to use: tlsCertificates() by default. */
   certificates?: TlsCertificates;
+  /** A given port (to start a server again where it was); a free one by default. */
+  port?: number;
 }
 
 export interface TlsServer extends MemcachedServer {
@@ -295,7 +297,7 @@ export async function startTlsMemcached(options: TlsServerOptions = {}): Promise
   // -o's list is comma-separated; mkdtemp's paths have no commas, but say so if one ever does.
   for (const s of settings) if (s.includes(',')) throw new Error(`a comma in memcached's -o value ${s}`);
   const reqs = String(options.reqsPerEvent ?? TLS_REQS_PER_EVENT);
-  const server = await startMemcached({ executable, args: ['-Z', '-o', settings.join(','), '-R', reqs, ...(options.extraArgs ?? [])] });
+  const server = await startMemcached({ executable, port: options.port, args: ['-Z', '-o', settings.join(','), '-R', reqs, ...(options.extraArgs ?? [])] });
   return { ...server, certificates, executable };
 }
 

@@ -8,6 +8,7 @@ import { Client, FAILOVER_BEHAVIORS, MemcachedError, ServerDown, TimeoutError } 
 import { HungServer, MemcachedServer, startHungServer, startMemcached } from '../harness/memcached';
 import { rawGet, rawHas } from '../harness/raw';
 import { scaled } from '../harness/timing';
+import { removeTlsCertificates, startTlsMemcached, tlsCertificates } from '../harness/tls';
 
 jest.setTimeout(scaled(60_000));
 
@@ -88,10 +89,16 @@ async function until(what: string, condition: () => boolean | Promise<boolean>, 
 }
 
 let servers: MemcachedServer[];
+// Three servers with TLS, for the TLS case of the killed-server test.
+let tlsServers: MemcachedServer[];
 beforeAll(async () => {
   servers = await Promise.all([startMemcached(), startMemcached(), startMemcached()]);
+  tlsServers = await Promise.all([startTlsMemcached(), startTlsMemcached(), startTlsMemcached()]);
+}, 600_000);
+afterAll(async () => {
+  await Promise.all([...servers, ...tlsServers].map((s) => s?.stop()));
+  removeTlsCertificates();
 });
-afterAll(() => Promise.all(servers.map((s) => s.stop())));
 
 test('the option sets ketama and the ejection behaviors, explicit behaviors winning', async () => {
   const mc = new Client(servers.map((s) => s.spec), { failover: true, behaviors: { dead_timeout: 30 } });
@@ -130,10 +137,20 @@ test('the option refuses what cannot fail over', () => {
 
 // Each I/O thread has its own connections and finds the failure by itself: with 3, up to three
 // times the failures of one.
-test.each([1, 3])('a killed server, %i connection(s): bounded failures, its keys move to the others, and come back after dead_timeout', async (connections) => {
-  const specs = servers.map((s) => s.spec);
-  const mc = new Client(specs, { failover: true, connections, behaviors: { dead_timeout: DEAD_TIMEOUT } });
-  const victim = servers[1];
+test.each([
+  [1, false],
+  [3, false],
+  [1, true],
+])('a killed server, %i connection(s), TLS %p: bounded failures, its keys move to the others, and come back after dead_timeout', async (connections, tls) => {
+  const group = tls ? tlsServers : servers;
+  const specs = group.map((s) => s.spec);
+  const mc = new Client(specs, {
+    failover: true,
+    connections,
+    behaviors: { dead_timeout: DEAD_TIMEOUT },
+    ...(tls ? { tls: { ca: tlsCertificates().ca.cert } } : {}),
+  });
+  const victim = group[1];
   const home = await Promise.all(KEYS.map((k) => mc.hash(k)));
   const victimKeys = KEYS.filter((_, i) => home[i] === 1);
   expect(victimKeys.length).toBeGreaterThan(100); // a third of them, give or take
@@ -147,11 +164,15 @@ test.each([1, 3])('a killed server, %i connection(s): bounded failures, its keys
   // clock, not an event to wait for: libmemcached retries after dead_timeout, whatever happens.
   await sleep(DEAD_TIMEOUT * 1000 + 2000);
   const restartedAt = run.now();
-  servers[1] = await startMemcached({ port: victim.port });
+  group[1] = tls ? await startTlsMemcached({ port: victim.port }) : await startMemcached({ port: victim.port });
   // A retry comes within dead_timeout (+1 s: libmemcached counts whole seconds); it has come on
   // every I/O thread once the load has written every one of the server's keys there again (the
   // restarted server started empty, and each key has one thread).
-  await until('every key of the restarted server written there again', async () => (await rawHas(servers[1].port, victimKeys)).size === victimKeys.length, scaled((DEAD_TIMEOUT * 1000 + 1500) * 3));
+  // Over TLS the server is asked through a client of its own (the raw helpers speak plain text).
+  const probeClient = tls ? new Client([group[1].spec], { tls: { ca: tlsCertificates().ca.cert } }) : undefined;
+  const restartedHolds = async () =>
+    probeClient ? Object.keys(await probeClient.getMulti(victimKeys)).length : (await rawHas(group[1].port, victimKeys)).size;
+  await until('every key of the restarted server written there again', async () => (await restartedHolds()) === victimKeys.length, scaled((DEAD_TIMEOUT * 1000 + 1500) * 3));
   const backAt = run.now();
   // Then some hundreds of operations with every server back.
   await until('operations after the return', () => between(run.outcomes, backAt, Infinity).length >= 500, scaled(10_000));
@@ -212,10 +233,11 @@ test.each([1, 3])('a killed server, %i connection(s): bounded failures, its keys
   const probe = victimKeys.slice(0, 20);
   expect(await Promise.all(probe.map((k) => mc.set(k, `again:${k}`)))).toEqual(probe.map(() => true));
   for (const key of probe) {
-    expect((await rawGet(servers[1].port, key))?.bytes.toString()).toBe(`again:${key}`);
+    const onServer = probeClient ? await probeClient.get(key) : (await rawGet(group[1].port, key))?.bytes.toString();
+    expect(onServer).toBe(`again:${key}`);
     expect(await mc.get(key)).toBe(`again:${key}`);
   }
-  await mc.close();
+  await Promise.all([mc.close(), probeClient?.close()]);
 });
 
 test('without failover, a dead server\'s keys reject, in a batch too, and getMulti carries the rest', async () => {

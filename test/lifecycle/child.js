@@ -99,6 +99,45 @@ const scenarios = {
     })();
   },
 
+  /** One set and get over TLS (CA in the file `caPath`), then nothing: the process must exit. */
+  'tls-idle'(spec, caPath) {
+    const mc = new Client([spec], { tls: { ca: require('node:fs').readFileSync(caPath) } });
+    mc.set('tls-idle', 'v')
+      .then(() => mc.get('tls-idle'))
+      .then((v) => console.log('got', v));
+  },
+
+  /** process.exit(7) 20 ms into 200 sets and 200 gets over TLS, on new and open sessions. */
+  'tls-exit-in-flight'(spec, caPath) {
+    const ca = require('node:fs').readFileSync(caPath);
+    const mc = new Client([spec], { tls: { ca }, connections: 2 });
+    mc.set('warm', 'v').then(() => {
+      for (let i = 0; i < 200; i++) {
+        mc.set('t' + i, 'v'.repeat(5000)).catch(() => {});
+        mc.get('t' + i).catch(() => {});
+      }
+      const fresh = new Client([spec], { tls: { ca } });
+      for (let i = 0; i < 20; i++) fresh.get('t' + i).catch(() => {});
+      setTimeout(() => process.exit(7), 20);
+    });
+  },
+
+  /** Worker: a TLS client under a steady load, posts 'busy' once its sessions carry replies. */
+  'worker-tls-load'(spec, caPath) {
+    const mc = new Client([spec], { tls: { ca: require('node:fs').readFileSync(caPath) } });
+    let posted = false;
+    const loop = (i) => {
+      mc.set('w' + (i % 50), 'v'.repeat(3000))
+        .then(() => mc.get('w' + (i % 50)))
+        .then(() => {
+          if (!posted) post('busy');
+          posted = true;
+          loop(i + 1);
+        }, () => {});
+    };
+    for (let i = 0; i < 16; i++) loop(i);
+  },
+
   /** Worker: 50 gets on a hung server and 50 sets on a live one in flight, then posts 'busy'. */
   'worker-busy'(hungSpec, spec) {
     const hung = new Client([hungSpec]);

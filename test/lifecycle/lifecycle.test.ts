@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Client, TimeoutError } from '../../lib';
 import { HungServer, MemcachedServer, startHungServer, startMemcached } from '../harness/memcached';
+import { TlsServer, removeTlsCertificates, startTlsMemcached } from '../harness/tls';
 
 const root = path.join(__dirname, '..', '..');
 /** Runs one scenario, by name, in a process or a worker thread (see the file). */
@@ -200,4 +201,60 @@ test('a process whose idle client is connected to a server that stopped answerin
     process.kill(frozen.pid, 'SIGCONT');
     await frozen.stop();
   }
+});
+
+describe('with TLS connections open', () => {
+  let secure: TlsServer;
+  beforeAll(async () => {
+    secure = await startTlsMemcached();
+  }, 600_000);
+  afterAll(async () => {
+    await secure?.stop();
+    removeTlsCertificates();
+  });
+
+  test('an idle TLS client lets the process exit', async () => {
+    const run = await runChild('tls-idle', [secure.spec, secure.certificates.ca.certPath]);
+    expect(run.stdout).toContain('got v');
+    expect(run.code).toBe(0);
+    expect(run.signal).toBeNull();
+  });
+
+  test('process.exit() with TLS operations in flight, on open and new sessions, does not crash', async () => {
+    for (let i = 0; i < 5; i++) {
+      const run = await runChild('tls-exit-in-flight', [secure.spec, secure.certificates.ca.certPath]);
+      expect(run.signal).toBeNull();
+      expect(run.code).toBe(7);
+      expect(run.stderr).toBe('');
+    }
+  });
+
+  test('close() during TLS work settles every operation, and the sessions end', async () => {
+    const mc = new Client([secure.spec], { tls: { ca: secure.certificates.ca.cert }, connections: 2 });
+    const ops = Array.from({ length: 500 }, (_, i) => (i % 2 ? mc.set(`c${i}`, 'x'.repeat(4000)) : mc.get(`c${i - 1}`)));
+    const closed = mc.close();
+    const settled = await Promise.allSettled(ops);
+    await closed;
+    expect(settled).toHaveLength(500);
+    // What ran did so in full; what did not was refused as closed, nothing else.
+    for (const r of settled) if (r.status === 'rejected') expect((r.reason as Error).name).toBe('ClientClosedError');
+    const again = new Client([secure.spec], { tls: { ca: secure.certificates.ca.cert } });
+    expect(await again.set('after-close', 'ok')).toBe(true);
+    await again.close();
+  });
+
+  test('terminating workers with TLS sessions under load does not crash the process', async () => {
+    for (let i = 0; i < 10; i++) {
+      const worker = new Worker(CHILD, { workerData: { scenario: 'worker-tls-load', args: [secure.spec, secure.certificates.ca.certPath] } });
+      await new Promise((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      await new Promise((resolve) => setTimeout(resolve, i % 5));
+      expect(await worker.terminate()).toBe(1);
+    }
+    const mc = new Client([secure.spec], { tls: { ca: secure.certificates.ca.cert } });
+    expect(await mc.set('after-tls-workers', 'ok')).toBe(true);
+    await mc.close();
+  });
 });
