@@ -29,3 +29,6 @@ fi
 if newer dist/index.js lib tsconfig.json tsconfig.build.json package.json; then
   npm run build:ts
 fi
+# The memcached with TLS that the TLS tests run (Debian 12's hangs pipelined sets over TLS:
+# docs/testing-tls.md): built once, here, rather than by whichever test file asks first.
+bash scripts/lib/memcached-tls.sh > /dev/null
