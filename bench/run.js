@@ -15,6 +15,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { monitorEventLoopDelay } = require('node:perf_hooks');
 const { freePort, startMemcached, waitForPort } = require('../scripts/lib/memcached-server');
+const { createTlsCertificates } = require('../scripts/lib/tls-certificates');
 
 const root = path.join(__dirname, '..');
 const args = process.argv.slice(2);
@@ -316,36 +317,26 @@ async function faultIsolation(fault, rounds, windowMs) {
 // with TLS, over both), on one memcached >= 1.6.39 built for the tests
 // (scripts/lib/memcached-tls.sh; Debian 12's hangs pipelined sets over TLS).
 
-function tlsCertificate(dir) {
-  const run = (args) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=bench CA']);
-  run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
-  fs.writeFileSync(path.join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  run(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'san.ext']);
-  return { ca: fs.readFileSync(path.join(dir, 'ca.pem'), 'utf8'), cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server.key') };
-}
-
 const TLS_WORKLOADS = WORKLOADS.filter((w) => ['get, 64 in flight', 'getMulti(100)', 'get 256 KiB, sequential'].includes(w.name));
 
 async function tlsComparison(rounds) {
   const executable = execFileSync('bash', [path.join(root, 'scripts/lib/memcached-tls.sh')], { encoding: 'utf8' }).trim().split('\n').pop();
-  const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'lmc-bench-tls-'));
-  const cert = tlsCertificate(dir);
+  const certs = createTlsCertificates();
   // -R: memcached up to 1.6.45 also stalls a TLS connection that reaches its per-event request
   // limit with decrypted bytes pending (docs/testing-tls.md); plaintext gets the same setting.
   const common = ['-m', '256', '-c', '4096', '-R', '1000000'];
   const [plain, secure] = await Promise.all([
     startMemcached({ executable, args: common }),
-    startMemcached({ executable, args: ['-Z', '-o', `ssl_chain_cert=${cert.cert},ssl_key=${cert.key}`, ...common] }),
+    startMemcached({ executable, args: ['-Z', '-o', `ssl_chain_cert=${certs.server.certPath},ssl_key=${certs.server.keyPath}`, ...common] }),
   ]);
   const { Client } = require(root);
   const { MemcacheClient } = require('memcache-client');
   const lib = (spec, tls) => {
-    const c = new Client([spec], tls ? { tls: { ca: cert.ca } } : {});
+    const c = new Client([spec], tls ? { tls: { ca: certs.ca.cert } } : {});
     return { get: (k) => c.get(k), set: (k, v) => c.set(k, v), getMulti: (keys) => c.getMulti(keys), close: () => c.close() };
   };
   const mcc = (spec, tls) => {
-    const c = new MemcacheClient({ server: spec, ignoreNotStored: true, ...(tls ? { tls: { ca: cert.ca } } : {}) });
+    const c = new MemcacheClient({ server: spec, ignoreNotStored: true, ...(tls ? { tls: { ca: certs.ca.cert } } : {}) });
     return { get: (k) => c.get(k).then((r) => r && r.value), set: (k, v) => c.set(k, v), getMulti: (keys) => c.get(keys), close: () => c.shutdown() };
   };
   const clients = {
@@ -369,7 +360,7 @@ async function tlsComparison(rounds) {
   for (const c of Object.values(clients)) await c.close();
   plain.stop();
   secure.stop();
-  fs.rmSync(dir, { recursive: true, force: true });
+  certs.remove();
   return TLS_WORKLOADS.map((w) => ({ workload: w.name, unit: w.unit, med: Object.fromEntries(names.map((n) => [n, median(results[w.name][n])])) }));
 }
 

@@ -35,8 +35,10 @@ fi
 
 # node-gyp: the one in this machine's npm (the registry's Node packages carry no npm).
 npm_dir=$(cd "$(dirname "$(readlink -f "$(command -v npm)")")/.." && pwd)
-rm -rf "$root/opt/npm"
-cp -a "$npm_dir" "$root/opt/npm"
+if ! cmp -s "$npm_dir/package.json" "$root/opt/npm/package.json"; then
+  rm -rf "$root/opt/npm"
+  cp -a "$npm_dir" "$root/opt/npm"
+fi
 
 # Cyrus SASL's headers in a folder of their own: Debian's cross compilers do not search
 # /usr/include, and only the headers are needed (libsasl2 is opened at run time).

@@ -43,6 +43,7 @@ LIBMEMCACHED_ADDON=$PWD/prebuilds/linux-x64/libmemcached.glibc.node node node_mo
 work=$(mktemp -d)
 cleanup() {
   for pid in "$work"/memcached*.pid; do [ -f "$pid" ] && kill "$(cat "$pid")" 2> /dev/null; done
+  [ -z "${certs:-}" ] || rm -rf "$(node -p 'JSON.parse(process.argv[1]).dir' "$certs")"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -69,26 +70,23 @@ ln -s /bin/sh "$work/bin/sh"
 [ ! -e "$work/app/node_modules/libmemcached/build" ] || fail "npm install compiled the addon instead of using the prebuild"
 cp test/platforms/smoke.js "$work/app/"
 
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+free_port() { node -e 'require("./scripts/lib/memcached-server").freePort().then(console.log)'; }
 wait_port() { for _ in $(seq 50); do (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null && return 0; sleep 0.1; done; return 1; }
 port=$(free_port)
 memcached -u root -l 127.0.0.1 -p "$port" -d -P "$work/memcached.pid"
 wait_port "$port"
 
-# And a TLS memcached (the one built for the tests: scripts/lib/memcached-tls.sh) with a
-# throwaway CA, for TLS through the OpenSSL inside Node in roots that have no libssl.
+# And a TLS memcached (the one built for the tests: scripts/lib/memcached-tls.sh) with throwaway
+# certificates (scripts/lib/tls-certificates.js), for TLS through the OpenSSL inside Node in roots
+# that have no libssl.
 tls_memcached=$(bash scripts/lib/memcached-tls.sh | tail -1)
-(
-  cd "$work"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=platform CA'
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls.key -out tls.csr -subj /CN=127.0.0.1
-  printf 'subjectAltName=IP:127.0.0.1\n' > san.ext
-  openssl x509 -req -in tls.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out tls.pem -days 2 -extfile san.ext
-) > "$work/openssl.log" 2>&1 || { cat "$work/openssl.log" >&2; fail "making the TLS certificates"; }
+certs=$(node scripts/lib/tls-certificates.js) || fail "making the TLS certificates"
+cert_field() { node -e 'process.stdout.write(JSON.parse(process.argv[1])[process.argv[2]][process.argv[3]])' "$certs" "$1" "$2"; }
 tls_port=$(free_port)
-"$tls_memcached" -u root -l 127.0.0.1 -p "$tls_port" -Z -o "ssl_chain_cert=$work/tls.pem,ssl_key=$work/tls.key" -R 1000000 -d -P "$work/memcached-tls.pid"
+"$tls_memcached" -u root -l 127.0.0.1 -p "$tls_port" -Z -o "ssl_chain_cert=$(cert_field server certPath),ssl_key=$(cert_field server keyPath)" \
+  -R 1000000 -d -P "$work/memcached-tls.pid"
 wait_port "$tls_port"
-cp "$work/ca.pem" "$work/app/"
+cp "$(cert_field ca certPath)" "$work/app/ca.pem"
 
 # What smoke.js printed, against what this machine should give: SASL works exactly where the
 # root has libsasl2.

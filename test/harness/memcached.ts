@@ -37,7 +37,7 @@ export interface SaslServer extends MemcachedServer {
  * A memcached that requires SASL (PLAIN, from a private sasldb; docs/libmemcached-notes.md, SASL).
  * Debian's memcached reads its SASL configuration from SASL_CONF_PATH.
  */
-export async function startSaslMemcached(): Promise<SaslServer> {
+export async function startSaslMemcached(options: StartOptions = {}): Promise<SaslServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lmc-sasl-'));
   fs.chmodSync(dir, 0o755);
   const db = path.join(dir, 'sasldb2');
@@ -47,7 +47,12 @@ export async function startSaslMemcached(): Promise<SaslServer> {
   const saslpasswd = spawnSync('saslpasswd2', ['-p', '-a', 'memcached', '-c', '-f', db, username], { input: password });
   if (saslpasswd.status !== 0) throw new Error(`saslpasswd2 failed: ${saslpasswd.stderr} (install sasl2-bin)`);
   fs.chmodSync(db, 0o644); // memcached runs as nobody when the tests run as root
-  const server = await startMemcached({ args: ['-S'], env: { ...process.env, SASL_CONF_PATH: dir } });
+  // `options` may name another memcached and add arguments (TLS: test/harness/tls.ts).
+  const server = await startMemcached({
+    ...options,
+    args: ['-S', ...(options.args ?? [])],
+    env: { ...(options.env ?? process.env), SASL_CONF_PATH: dir },
+  });
   const stop = server.stop;
   return {
     ...server,

@@ -5,13 +5,11 @@
  * and many concurrent requests.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { Client, ClientOptions, ConnectionError, TLSError, TimeoutError, supportTls } from '../../lib';
-import { PROTOCOLS, startHungServer, startMemcached } from '../harness/memcached';
+import { AuthFailure, Client, ClientOptions, ConnectionError, TLSError, supportTls } from '../../lib';
+import { PROTOCOLS, startHungServer, startSaslMemcached } from '../harness/memcached';
 import { scaled } from '../harness/timing';
-import { TlsCertificates, TlsServer, removeTlsCertificates, startTlsMemcached, tlsCertificates, tlsMemcachedBinary } from '../harness/tls';
+import { TlsCertificates, TlsServer, removeTlsCertificates, startTlsMemcached, tlsCertificates, tlsStartOptions } from '../harness/tls';
 
 let certs: TlsCertificates;
 const servers: TlsServer[] = [];
@@ -227,12 +225,7 @@ describe('mutual TLS and protocol versions', () => {
       conf,
       'openssl_conf = conf\n[conf]\nssl_conf = ssl\n[ssl]\nsystem_default = cap\n[cap]\nMaxProtocol = TLSv1.2\n',
     );
-    const cert = certs.server;
-    const upTo12 = await startMemcached({
-      executable: tlsMemcachedBinary(),
-      args: ['-Z', '-o', `ssl_chain_cert=${cert.certPath},ssl_key=${cert.keyPath}`, '-R', '1000000'],
-      env: { ...process.env, OPENSSL_CONF: conf },
-    });
+    const upTo12 = await startTlsMemcached({ env: { ...process.env, OPENSSL_CONF: conf } });
     try {
       // The cap holds: the default minimum (1.2) gets through...
       const ok = new Client([upTo12.spec], { tls: { ca: certs.ca.cert } });
@@ -262,30 +255,17 @@ describe('mutual TLS and protocol versions', () => {
 
 describe('SASL over TLS', () => {
   test('authenticates inside the TLS session', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lmc-tls-sasl-'));
-    fs.chmodSync(dir, 0o755);
-    const db = path.join(dir, 'sasldb2');
-    fs.writeFileSync(path.join(dir, 'memcached.conf'), `mech_list: plain\nsasldb_path: ${db}\n`);
-    const made = spawnSync('saslpasswd2', ['-p', '-a', 'memcached', '-c', '-f', db, 'tlsuser'], { input: 'tls-password' });
-    expect(made.status).toBe(0);
-    fs.chmodSync(db, 0o644);
-    const cert = certs.server;
-    const sasl = await startMemcached({
-      executable: tlsMemcachedBinary(),
-      args: ['-S', '-Z', '-o', `ssl_chain_cert=${cert.certPath},ssl_key=${cert.keyPath}`, '-R', '1000000'],
-      env: { ...process.env, SASL_CONF_PATH: dir },
-    });
+    const sasl = await startSaslMemcached(tlsStartOptions());
     try {
-      const mc = new Client([sasl.spec], { username: 'tlsuser', password: 'tls-password', tls: { ca: certs.ca.cert } });
+      const mc = new Client([sasl.spec], { username: sasl.username, password: sasl.password, tls: { ca: certs.ca.cert } });
       expect(await mc.set('t:s', 'secret')).toBe(true);
       expect(await mc.get('t:s')).toBe('secret');
       await mc.close();
-      const wrong = new Client([sasl.spec], { username: 'tlsuser', password: 'nope', tls: { ca: certs.ca.cert } });
-      await expect(wrong.get('t:s')).rejects.toThrow();
+      const wrong = new Client([sasl.spec], { username: sasl.username, password: 'nope', tls: { ca: certs.ca.cert } });
+      await expect(wrong.get('t:s')).rejects.toThrow(AuthFailure);
       await wrong.close();
     } finally {
       await sasl.stop();
-      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

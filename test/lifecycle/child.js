@@ -18,9 +18,12 @@ const post = (message) => /** @type {import('node:worker_threads').MessagePort} 
 
 /** @type {Record<string, (...args: string[]) => void>} */
 const scenarios = {
-  /** One set and get on `spec`, then nothing: the idle client must not keep the process alive. */
-  idle(spec) {
-    const mc = new Client([spec]);
+  /**
+   * One set and get on `spec` (over TLS when `caPath` names the CA's file), then nothing: the
+   * idle client must not keep the process alive.
+   */
+  idle(spec, caPath) {
+    const mc = new Client([spec], caPath ? { tls: { ca: require('node:fs').readFileSync(caPath) } } : {});
     mc.set('idle', 'v')
       .then(() => mc.get('idle'))
       .then((v) => console.log('got', v));
@@ -97,14 +100,6 @@ const scenarios = {
     (async () => {
       for (;;) await Promise.all(Array.from({ length: 64 }, (_, k) => mc.get('k' + k)));
     })();
-  },
-
-  /** One set and get over TLS (CA in the file `caPath`), then nothing: the process must exit. */
-  'tls-idle'(spec, caPath) {
-    const mc = new Client([spec], { tls: { ca: require('node:fs').readFileSync(caPath) } });
-    mc.set('tls-idle', 'v')
-      .then(() => mc.get('tls-idle'))
-      .then((v) => console.log('got', v));
   },
 
   /** process.exit(7) 20 ms into 200 sets and 200 gets over TLS, on new and open sessions. */

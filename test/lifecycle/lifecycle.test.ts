@@ -214,7 +214,7 @@ describe('with TLS connections open', () => {
   });
 
   test('an idle TLS client lets the process exit', async () => {
-    const run = await runChild('tls-idle', [secure.spec, secure.certificates.ca.certPath]);
+    const run = await runChild('idle', [secure.spec, secure.certificates.ca.certPath]);
     expect(run.stdout).toContain('got v');
     expect(run.code).toBe(0);
     expect(run.signal).toBeNull();
