@@ -11,6 +11,8 @@ import { withFailover } from './failover';
 import type { Key } from './keys';
 import type { NativeConfig } from './native/surface';
 import { ServerList, formatServer, parseServers } from './servers';
+import { NotSupportedError } from './errors';
+import { native } from './native/load';
 import { TlsOptions, resolveTls } from './tls';
 import { checkCompressLevel, checkMaxValueSize, checkMinCompressLen, checkNamespace, checkTime } from './validate';
 
@@ -133,6 +135,11 @@ export function resolveOptions(servers: ServerList, given: ClientOptions): Resol
   if (options.failover !== undefined && typeof options.failover !== 'boolean') throw new TypeError('failover must be a boolean');
   const udp = parsed.some((server) => server.transport === 'udp');
   const tls = resolveTls(options.tls, parsed);
+  // Never clear text by mistake: an addon that does not say it does TLS (one built without the
+  // TLS patch, or older than this JavaScript) would take the option and ignore it.
+  if (tls !== undefined && native.supportTls !== true) {
+    throw new NotSupportedError('Client: tls is not available in this addon (supportTls is false; see docs/tls.md)');
+  }
   const behaviors = resolveBehaviors(options.failover ? withFailover(options.behaviors) : options.behaviors, binary, 'Client', udp);
   if (options.namespace !== undefined && behaviors.namespace !== undefined && options.namespace !== behaviors.namespace) {
     throw new RangeError('namespace given twice (as an option and among the behaviors) with different values');
