@@ -138,7 +138,8 @@ export function resolveOptions(servers: ServerList, given: ClientOptions): Resol
   // Never clear text by mistake: an addon that does not say it does TLS (one built without the
   // TLS patch, or older than this JavaScript) would take the option and ignore it.
   if (tls !== undefined && native.supportTls !== true) {
-    throw new NotSupportedError('Client: tls is not available in this addon (supportTls is false; see docs/tls.md)');
+    const why = native.tlsUnavailableReason || 'this addon predates TLS';
+    throw new NotSupportedError(`Client: tls is not available: ${why} (supportTls is false; see docs/tls.md)`);
   }
   const behaviors = resolveBehaviors(options.failover ? withFailover(options.behaviors) : options.behaviors, binary, 'Client', udp);
   if (options.namespace !== undefined && behaviors.namespace !== undefined && options.namespace !== behaviors.namespace) {

@@ -12,6 +12,7 @@ PACKAGES=(
   libssl-dev libevent-dev xz-utils        # scripts/lib/memcached-tls.sh builds a memcached >= 1.6.39 with TLS
                                           # for the TLS tests (Debian 12's 1.6.18 hangs pipelined TLS sets)
   python3-pylibmc                         # the real pylibmc, for the interop tests
+  libmemcached-dev                        # scripts/test-platforms.sh: a LIBMEMCACHED_LINKAGE=system build
   binutils                                # strip (prebuildify), nm and readelf (tests)
   debootstrap qemu-user                   # scripts/test-platforms.sh: Debian roots, arm64 under qemu
 )

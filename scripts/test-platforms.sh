@@ -11,7 +11,8 @@
 #        - a Debian 11 minbase root (glibc 2.31), when the mirror still serves Debian 11,
 #        - a Debian 12 arm64 root, with an arm64 Node from the npm registry under qemu-aarch64;
 #   5. the tarball installed with --build-from-source, apt-get and dpkg hidden, and set/get;
-#      again without SASL; and without cmake, refused with what to install.
+#      again without SASL; linked to the system's libmemcached (no TLS, refused with the reason);
+#      and without cmake, refused with what to install.
 # Needs root (chroot), debootstrap and qemu-user; roots are made once and cached outside the
 # repository (scripts/platform-root.sh, $LIBMEMCACHED_ROOTS).
 set -euo pipefail
@@ -175,7 +176,22 @@ out=$(cd "$work/nosasl-app" && node smoke.js "127.0.0.1:$port") && say "from sou
   if (!ok) { console.error("expected a working client, supportSasl false and a SASL client refused"); process.exit(1); }
 ' "$out" || fail "from source without SASL"
 
-# 5c. And without cmake, the install fails naming what to install on each system.
+# 5c. Linked to the distribution's libmemcached (LIBMEMCACHED_LINKAGE=system, no patches): it
+# builds and works, reports supportTls false, and refuses a TLS client with the reason.
+mkdir -p "$work/system-app"
+(cd "$work/system-app" && env LIBMEMCACHED_LINKAGE=system npm install --no-audit --no-fund --build-from-source --foreground-scripts "$tarball" > "$work/system.log" 2>&1) || {
+  tail -40 "$work/system.log" >&2
+  fail "npm install --build-from-source with LIBMEMCACHED_LINKAGE=system"
+}
+cp test/platforms/smoke.js "$work/app/ca.pem" "$work/system-app/"
+out=$(cd "$work/system-app" && node smoke.js "127.0.0.1:$port" "127.0.0.1:$tls_port") && say "linked to the system's libmemcached: $out" && node -e '
+  const out = JSON.parse(process.argv[1]);
+  const ok = out.linkage === "system" && out.set === true && out.get === "v" && out.supportTls === false &&
+    out.tls?.notSupported === true && /system.s libmemcached, which has no TLS/.test(out.tls.message);
+  if (!ok) { console.error("expected a working client, supportTls false and a TLS client refused with the reason"); process.exit(1); }
+' "$out" || fail "linked to the system's libmemcached"
+
+# 5d. And without cmake, the install fails naming what to install on each system.
 mkdir -p "$work/no-cmake" "$work/src-app2"
 for f in /usr/bin/*; do [ "$(basename "$f")" = cmake ] || ln -s "$f" "$work/no-cmake/"; done
 ln -sf "$(command -v node)" "$work/no-cmake/node"

@@ -101,6 +101,8 @@ export interface NativeModule {
   libmemcachedCompiledVersion: string;
   supportSasl: boolean;
   supportTls: boolean;
+  /** Why TLS cannot be used in this process; empty when it can. */
+  tlsUnavailableReason: string;
   /** 'static' for the bundled build, 'system' when linked against the distribution's library. */
   linkage: 'static' | 'system';
 }

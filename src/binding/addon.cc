@@ -25,6 +25,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("supportSasl", Napi::Boolean::New(env, lmc::SaslAvailable()));
   // Whether TLS can work in this process: built in, and an OpenSSL 3 exported by Node.
   exports.Set("supportTls", Napi::Boolean::New(env, lmc::TlsAvailable()));
+  exports.Set("tlsUnavailableReason", Napi::String::New(env, lmc::TlsUnavailableReason()));
 #ifdef LIBMEMCACHED_SYSTEM
   exports.Set("linkage", Napi::String::New(env, "system"));
 #else

@@ -109,7 +109,9 @@ constexpr Named kBehaviors[] = {
     LMC_NAMED(MEMCACHED_BEHAVIOR_REMOVE_FAILED_SERVERS),
     LMC_NAMED(MEMCACHED_BEHAVIOR_DEAD_TIMEOUT),
     LMC_NAMED(MEMCACHED_BEHAVIOR_SERVER_TIMEOUT_LIMIT),
-    LMC_NAMED(MEMCACHED_BEHAVIOR_MAX_VALUE_SIZE),
+#ifndef LIBMEMCACHED_SYSTEM
+    LMC_NAMED(MEMCACHED_BEHAVIOR_MAX_VALUE_SIZE),  // deps/patches/0002
+#endif
 };
 
 constexpr Named kHashes[] = {
@@ -140,7 +142,7 @@ constexpr std::size_t Count(const Named (&)[N]) {
 // adds one fails to compile here rather than leave JavaScript without its name. (A system
 // library of another release is built with the tables as they are: an unnamed code is reported
 // by number.)
-#if LIBMEMCACHED_VERSION_HEX == 0x01001004
+#if LIBMEMCACHED_VERSION_HEX == 0x01001004 && !defined(LIBMEMCACHED_SYSTEM)
 static_assert(Count(kReturnCodes) == MEMCACHED_MAXIMUM_RETURN, "a memcached_return_t is not named");
 static_assert(Count(kBehaviors) == MEMCACHED_BEHAVIOR_MAX, "a memcached_behavior_t is not named");
 static_assert(Count(kHashes) == MEMCACHED_HASH_MAX, "a memcached_hash_t is not named");

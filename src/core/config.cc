@@ -145,7 +145,7 @@ memcached_st* BuildMaster(Napi::Env env, const ClientConfig& config) {
   }
 
   if (config.tls.enabled) {
-    if (!TlsAvailable()) throw MemcachedError(env, MEMCACHED_NOT_SUPPORTED, TlsUnavailableReason());
+    if (!TlsAvailable()) throw MemcachedError(env, MEMCACHED_NOT_SUPPORTED, "TLS is not available: " + TlsUnavailableReason());
     std::string why;
     rc = ApplyTls(master.get(), config.tls, why);
     if (memcached_failed(rc)) throw MemcachedError(env, rc, why);

@@ -50,7 +50,7 @@ const std::string& Reason() {
 
 bool TlsAvailable() { return Reason().empty(); }
 
-std::string TlsUnavailableReason() { return Reason().empty() ? std::string() : "TLS is not available: " + Reason(); }
+std::string TlsUnavailableReason() { return Reason(); }
 
 memcached_return_t ApplyTls(memcached_st* master, const TlsConfig& config, std::string& why) {
 #if LMC_TLS_BUILT
@@ -67,7 +67,7 @@ memcached_return_t ApplyTls(memcached_st* master, const TlsConfig& config, std::
 #else
   (void)master;
   (void)config;
-  why = TlsUnavailableReason();
+  why = "TLS is not available: " + TlsUnavailableReason();
   return MEMCACHED_NOT_SUPPORTED;
 #endif
 }

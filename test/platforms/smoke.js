@@ -20,9 +20,17 @@ const addon = require('node-gyp-build').resolve(path.dirname(require.resolve('li
   // ca.pem beside this file its CA.
   if (process.argv[3]) {
     const ca = require('node:fs').readFileSync(require('node:path').join(__dirname, 'ca.pem'));
-    const secure = new Client([process.argv[3]], { tls: { ca } });
-    out.tls = { set: await secure.set('platform:tls', 'sealed'), get: await secure.get('platform:tls') };
-    await secure.close();
+    let secure;
+    try {
+      secure = new Client([process.argv[3]], { tls: { ca } });
+    } catch (error) {
+      // A build without TLS (LIBMEMCACHED_LINKAGE=system) must refuse it, never talk clear text.
+      out.tls = { notSupported: error instanceof NotSupportedError, message: error.message };
+    }
+    if (secure) {
+      out.tls = { set: await secure.set('platform:tls', 'sealed'), get: await secure.get('platform:tls') };
+      await secure.close();
+    }
   }
   out.supportTls = require('libmemcached').supportTls;
   try {
