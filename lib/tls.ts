@@ -5,8 +5,11 @@
 import type { NativeServer, NativeTlsConfig } from './native/surface';
 
 export interface TlsOptions {
-  /** Trusted CA certificates, PEM (several may be given); default: the system's trust store. */
-  ca?: string | Buffer | Array<string | Buffer>;
+  /**
+   * Trusted CA certificates, PEM (several may be given; `tls.rootCertificates` is Node's own
+   * bundle); default: the system's trust store, as OpenSSL finds it (docs/tls.md).
+   */
+  ca?: string | Buffer | ReadonlyArray<string | Buffer>;
   /** A client certificate, PEM (followed by any intermediates), for servers that ask for one. */
   cert?: string | Buffer;
   /** The client certificate's private key, PEM. */
@@ -47,7 +50,7 @@ export function resolveTls(option: boolean | TlsOptions | undefined, servers: re
   }
   const config: NativeTlsConfig = { rejectUnauthorized: true, minVersion: 'TLSv1.2' };
   if (given.ca !== undefined) {
-    const list = Array.isArray(given.ca) ? given.ca : [given.ca];
+    const list: ReadonlyArray<unknown> = Array.isArray(given.ca) ? given.ca : [given.ca];
     if (list.length === 0) throw new RangeError('tls.ca is an empty list');
     config.ca = list.map((item) => pem(item, 'ca')).join('\n');
   }

@@ -4,8 +4,11 @@
  * fail, mutual TLS, TLS 1.3, large replies that sit decrypted inside OpenSSL, SASL over TLS,
  * and many concurrent requests.
  */
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import * as nodeTls from 'node:tls';
 import { AuthFailure, Client, ClientOptions, ConnectionError, TLSError, supportTls } from '../../lib';
 import { PROTOCOLS, startHungServer, startSaslMemcached } from '../harness/memcached';
 import { scaled } from '../harness/timing';
@@ -133,6 +136,45 @@ describe('verification', () => {
     expect((error as Error).message).toMatch(/unable to get local issuer certificate/);
     // The system's trust store does not know the test CA either.
     expect(((await failure(good.spec, true)) as Error).message).toMatch(/TLS: .*certificate verify failed/);
+  });
+
+  // The system's store is OpenSSL's default verify paths, which honour SSL_CERT_FILE (and
+  // SSL_CERT_DIR): a child process whose store is the test CA connects with tls: true.
+  test('tls: true verifies against the default trust store', () => {
+    const script = `
+      const { Client } = require('.');
+      (async () => {
+        const mc = new Client([process.argv[1]], { tls: true });
+        const out = { set: await mc.set('t:default', 'stored'), get: await mc.get('t:default') };
+        await mc.close();
+        console.log(JSON.stringify(out));
+      })().catch((error) => { console.error(error.message); process.exit(1); });
+    `;
+    // A certificate directory holds each CA under its subject hash, as openssl rehash names it.
+    const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'lmc-ca-dir-'));
+    const hash = execFileSync('openssl', ['x509', '-subject_hash', '-noout', '-in', certs.ca.certPath], { encoding: 'utf8' }).trim();
+    fs.copyFileSync(certs.ca.certPath, path.join(directory, `${hash}.0`));
+    for (const [variable, store] of [['SSL_CERT_FILE', certs.ca.certPath], ['SSL_CERT_DIR', directory]]) {
+      const child = spawnSync(process.execPath, ['-e', script, good.spec], {
+        cwd: path.join(__dirname, '..', '..'),
+        encoding: 'utf8',
+        timeout: 20_000,
+        env: { ...process.env, [variable]: store },
+      });
+      expect({ variable, status: child.status, stderr: child.status === 0 ? '' : child.stderr }).toEqual({ variable, status: 0, stderr: '' });
+      expect(JSON.parse(child.stdout)).toEqual({ set: true, get: 'stored' });
+    }
+    fs.rmSync(directory, { recursive: true, force: true });
+  });
+
+  test("Node's own CA bundle (tls.rootCertificates) can be the trust store, with a private CA added", async () => {
+    // None of Node's roots signed the test server's certificate...
+    expect(((await failure(good.spec, { ca: nodeTls.rootCertificates })) as Error).message).toMatch(/unable to get local issuer certificate/);
+    // ...and the bundle with the private CA appended verifies it.
+    const mc = new Client([good.spec], { tls: { ca: [...nodeTls.rootCertificates, certs.ca.cert] } });
+    expect(await mc.set('t:roots', 'ok')).toBe(true);
+    expect(await mc.get('t:roots')).toBe('ok');
+    await mc.close();
   });
 
   test('a certificate for another host is a TLSError; servername or rejectUnauthorized: false get through', async () => {
