@@ -207,12 +207,15 @@ describe('pipelined sets over TLS, written at once, answered within 3 s', () => 
     });
   });
 
+  // On a system whose memcached already has the fix (none that CI runs on yet), the same
+  // exchange shows that instead of being skipped.
   const stock = stockMemcachedBinary();
-  (hasTlsPipeliningFix(stock) ? test.skip : test)(`the stock memcached (${stock}, before 1.6.39) hangs: 9 of 10 sets of 4000 bytes`, async () => {
+  const fixed = hasTlsPipeliningFix(stock);
+  test(`the stock memcached (${stock}, ${fixed ? '1.6.39 or newer) stores all 10' : 'before 1.6.39) hangs: 9 of'} 10 sets of 4000 bytes`, async () => {
     const server = await startTlsMemcached({ executable: stock });
     try {
       // The 9 sets before the last record are answered; the 10th, in that record, never is.
-      expect(await storedWithin(server, 10, 4000)).toBe(9);
+      expect(await storedWithin(server, 10, 4000)).toBe(fixed ? 10 : 9);
     } finally {
       await server.stop();
     }
