@@ -6,7 +6,8 @@
 // median of its windows, and ratios are taken between medians of the same run.
 //
 //   node bench/run.js [--rounds N] [--window MS] [--only CLIENT,CLIENT] [--workloads TEXT] [--json FILE]
-//   (--workloads keeps the workloads whose name contains TEXT)
+//   (--workloads keeps the workloads whose name contains TEXT; --tls no leaves out the TLS
+//   table, --tls only runs nothing else)
 //
 // MEMCACHED_SERVERS=host:port uses that server instead of starting a private one.
 'use strict';
@@ -368,7 +369,9 @@ async function main() {
   const own = process.env.MEMCACHED_SERVERS ? undefined : await startMemcached({ args: ['-m', '256', '-c', '4096'] });
   const spec = process.env.MEMCACHED_SERVERS ? process.env.MEMCACHED_SERVERS.split(',')[0] : `${own.host}:${own.port}`;
   const [host, port] = spec.split(':');
-  const names = Object.keys(CLIENTS).filter((n) => ONLY.length === 0 || ONLY.includes(n));
+  // --tls only: just the TLS table (for comparing TLS changes in alternating runs).
+  const tlsOnly = option('tls', 'yes') === 'only';
+  const names = Object.keys(CLIENTS).filter((n) => !tlsOnly || n === 'libmemcached').filter((n) => ONLY.length === 0 || ONLY.includes(n));
   const clients = Object.fromEntries(names.map((n) => [n, CLIENTS[n](spec)]));
   const lib = require(root);
   console.log(
@@ -388,7 +391,8 @@ async function main() {
     console.log(`(raw C ceiling skipped: ${error.message.split('\n')[0]})`);
   }
 
-  const workloads = WORKLOADS.filter((w) => w.name.includes(WORKLOAD_FILTER));
+  const workloads = tlsOnly ? [] : WORKLOADS.filter((w) => w.name.includes(WORKLOAD_FILTER));
+  if (tlsOnly) rawBinary = undefined;
   const results = {};
   const raw = [];
   for (let round = 0; round < ROUNDS; round++) {
@@ -427,7 +431,7 @@ async function main() {
 
   for (const c of Object.values(clients)) await c.close();
 
-  if (names.includes('libmemcached')) {
+  if (names.includes('libmemcached') && !tlsOnly) {
     const blackhole = await startBlackhole();
     const d = await eventLoopDelay(spec, `${blackhole.host}:${blackhole.port}`);
     blackhole.stop();
