@@ -174,6 +174,10 @@ function buildRaw() {
     `${prefix}/lib/libmemcached.a`,
     `${prefix}/lib/libhashkit.a`,
     '-lsasl2',
+    // libmemcached's TLS code (deps/patches/0007-tls.patch) calls OpenSSL: the addon finds it
+    // inside Node, a C program links the system's (libssl-dev, among the system packages).
+    '-lssl',
+    '-lcrypto',
     '-lstdc++',
     '-lpthread',
   ]);
