@@ -1,6 +1,9 @@
 // An I/O thread's one-off commands: stores, cas, counters, touch and deletes outside a pipeline,
 // flush and stats per server, and reading and applying behaviors.
 #include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "core/io_thread.h"
 #include "core/libmemcached_private.h"
@@ -161,6 +164,36 @@ void IoThread::AddStats(Operation* op, uint32_t index, memcached_stat_st* stat) 
   op->stats.emplace_back(std::move(name), std::move(entries));
 }
 
+namespace {
+
+// Every statistic of a stats group, as the server sent it (memcached_stat_fn).
+memcached_return_t CollectStat(const memcached_instance_st*, const char* key, size_t key_length, const char* value,
+                               size_t value_length, void* context) {
+  auto* entries = static_cast<std::vector<std::pair<std::string, std::string>>*>(context);
+  entries->emplace_back(std::string(key, key_length), std::string(value, value_length));
+  return MEMCACHED_SUCCESS;
+}
+
+// A group's statistics from every server of a handle (memcached_stat_execute), by server.
+struct StatsByServer {
+  const memcached_st* handle;
+  std::vector<std::vector<std::pair<std::string, std::string>>> servers;
+};
+
+memcached_return_t CollectStatByServer(const memcached_instance_st* server, const char* key, size_t key_length,
+                                       const char* value, size_t value_length, void* context) {
+  auto* collected = static_cast<StatsByServer*>(context);
+  for (size_t i = 0; i < collected->servers.size(); i++) {
+    if (memcached_server_instance_by_position(collected->handle, uint32_t(i)) == server) {
+      collected->servers[i].emplace_back(std::string(key, key_length), std::string(value, value_length));
+      break;
+    }
+  }
+  return MEMCACHED_SUCCESS;
+}
+
+}  // namespace
+
 void IoThread::CollectStats(Operation* op) {
   memcached_return_t rc;
   std::string& group = op->items[0].value;  // the stats group, or empty for the general stats
@@ -168,23 +201,41 @@ void IoThread::CollectStats(Operation* op) {
 #ifndef LIBMEMCACHED_SYSTEM
   if (op->part == Operation::Part::Server) {
     // This thread's server alone (Engine::SplitByServer): a slow server delays only its part.
+    // A group's statistics are taken as sent (memcached_stat_st has fields for the general
+    // ones only); the general statistics are the fields pylibmc lists.
     memcached_stat_st stat;
-    rc = memcached_stat_server(handle_, op->server_index, args, &stat);
+    std::vector<std::pair<std::string, std::string>> sent;
+    rc = memcached_stat_server(handle_, op->server_index, args, &stat, args ? CollectStat : nullptr, &sent);
     if (memcached_failed(rc)) {
       op->server = ServerName(memcached_server_instance_by_position(handle_, op->server_index));
       Fail(op, nullptr, rc);
       return;
     }
-    AddStats(op, op->server_index, &stat);
+    if (args == nullptr) {
+      AddStats(op, op->server_index, &stat);
+    } else {
+      const memcached_instance_st* server = memcached_server_instance_by_position(handle_, op->server_index);
+      op->stats.emplace_back(ServerName(server) + " (" + std::to_string(op->server_index) + ")", std::move(sent));
+    }
     return;
   }
 #endif
+  uint32_t count = memcached_server_count(handle_);
+  if (args != nullptr) {
+    StatsByServer collected{handle_, std::vector<std::vector<std::pair<std::string, std::string>>>(count)};
+    rc = memcached_stat_execute(handle_, args, CollectStatByServer, &collected);
+    for (uint32_t i = 0; i < count; i++) {
+      const memcached_instance_st* server = memcached_server_instance_by_position(handle_, i);
+      op->stats.emplace_back(ServerName(server) + " (" + std::to_string(i) + ")", std::move(collected.servers[i]));
+    }
+    Fail(op, nullptr, rc);
+    return;
+  }
   memcached_stat_st* stats = memcached_stat(handle_, const_cast<char*>(args), &rc);
   if (stats == nullptr) {
     Fail(op, nullptr, rc);
     return;
   }
-  uint32_t count = memcached_server_count(handle_);
   for (uint32_t i = 0; i < count; i++) AddStats(op, i, &stats[i]);
   memcached_stat_free(handle_, stats);
   Fail(op, nullptr, rc);

@@ -49,8 +49,9 @@ memcached_return_t memcached_server_query_error(const memcached_instance_st* ins
 void memcached_server_query_failed(memcached_instance_st* instance, memcached_return_t rc);
 
 // deps/patches/0003-per-server-stats-and-flush.patch: memcached_stat and memcached_flush for
-// the server at `index` alone.
-memcached_return_t memcached_stat_server(memcached_st* memc, uint32_t index, const char* args, memcached_stat_st* stat);
+// the server at `index` alone; with `func`, each statistic is also passed to it.
+memcached_return_t memcached_stat_server(memcached_st* memc, uint32_t index, const char* args, memcached_stat_st* stat,
+                                         memcached_stat_fn func, void* context);
 memcached_return_t memcached_flush_server(memcached_st* memc, uint32_t index, time_t expiration);
 
 #endif  // LIBMEMCACHED_SYSTEM

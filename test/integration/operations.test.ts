@@ -212,6 +212,18 @@ describe.each(PROTOCOLS)('%s protocol', (name, binary) => {
     expect(stats[0][1].version).toMatch(/^\d+\.\d+/);
   });
 
+  test('getStats(group) returns the statistics the server sends for the group', async () => {
+    await mc.set(key('stats-item'), 'v');
+    const [[name, settings]] = await mc.getStats('settings');
+    expect(name).toBe(`${server.host}:${server.port} (0)`);
+    expect(settings.tcpport).toBe(String(server.port));
+    expect(Number(settings.maxconns)).toBeGreaterThan(0);
+    const [[, items]] = await mc.getStats('items');
+    expect(Object.keys(items).some((stat) => /^items:\d+:number$/.test(stat))).toBe(true);
+    // The general statistics stay the 22 fields pylibmc lists.
+    expect(Object.keys((await mc.getStats())[0][1])).toHaveLength(22);
+  });
+
   test('hash maps every key to server 0 of one', async () => {
     expect(await mc.hash('anything')).toBe(0);
   });
