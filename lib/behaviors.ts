@@ -19,8 +19,77 @@ interface Behavior {
   kind: Kind;
 }
 
+/** pylibmc's names of hash functions (`hash`, `ketama_hash`). */
+export type HashName = 'default' | 'md5' | 'crc' | 'fnv1_64' | 'fnv1a_64' | 'fnv1_32' | 'fnv1a_32' | 'hsieh' | 'murmur' | 'jenkins';
+/** pylibmc's names of key distributions (`distribution`). */
+export type DistributionName =
+  | 'modula'
+  | 'consistent'
+  | 'consistent ketama'
+  | 'random'
+  | 'consistent ketama spy'
+  | 'consistent weighted'
+  | 'virtual bucket';
+/** A behavior that is on or off: a boolean, or 0/1 (any integer, as pylibmc takes it). */
+type Flag = boolean | number;
+
+/**
+ * libmemcached behaviors by pylibmc's names and units (see the README's Behaviors section): a
+ * misspelt name is a compile error here, and a RangeError at run time from JavaScript.
+ */
+export interface Behaviors {
+  no_block?: Flag;
+  tcp_nodelay?: Flag;
+  tcp_keepalive?: Flag;
+  /** The key hash; null leaves it unchanged (as pylibmc's None). */
+  hash?: HashName | null;
+  /** The hash the continuum uses: a name, or pylibmc's number for one. */
+  ketama_hash?: HashName | number;
+  ketama?: Flag;
+  ketama_weighted?: Flag;
+  /** null leaves it unchanged (as pylibmc's None). */
+  distribution?: DistributionName | null;
+  cas?: Flag;
+  buffer_requests?: Flag;
+  verify_keys?: Flag;
+  /** Milliseconds. */
+  connect_timeout?: number;
+  /** Microseconds. */
+  send_timeout?: number;
+  /** Microseconds. */
+  receive_timeout?: number;
+  num_replicas?: number;
+  auto_eject?: Flag;
+  /** Seconds. */
+  retry_timeout?: number;
+  /** pylibmc's older spelling of retry_timeout. */
+  _retry_timeout?: number;
+  remove_failed?: Flag;
+  failure_limit?: number;
+  _io_msg_watermark?: number;
+  _io_bytes_watermark?: number;
+  _io_key_prefetch?: number;
+  _hash_with_prefix_key?: Flag;
+  /** Refused when on: see the README. */
+  _noreply?: Flag;
+  _sort_hosts?: Flag;
+  /** Milliseconds. */
+  _poll_timeout?: number;
+  _socket_send_size?: number;
+  _socket_recv_size?: number;
+  /** Seconds. */
+  dead_timeout?: number;
+  /** pylibmc's pickle protocol: accepted and read back, for shared configuration. */
+  pickle_protocol?: number;
+  /** libmemcached's namespace, as pylibmc accepts it among the behaviors (the namespace option is the same). */
+  namespace?: string | Buffer;
+}
+
+/** The names of the table below: every behavior of the interface but the two aliases. */
+type BehaviorName = Exclude<keyof Behaviors, '_retry_timeout' | 'namespace'>;
+
 /** In pylibmc's table order, which is the order of application. */
-export const BEHAVIORS: Readonly<Record<string, Behavior>> = Object.freeze({
+export const BEHAVIORS: { readonly [name in BehaviorName]: Behavior } = Object.freeze({
   no_block: { id: behaviorId('MEMCACHED_BEHAVIOR_NO_BLOCK'), kind: 'integer' },
   tcp_nodelay: { id: behaviorId('MEMCACHED_BEHAVIOR_TCP_NODELAY'), kind: 'integer' },
   tcp_keepalive: { id: behaviorId('MEMCACHED_BEHAVIOR_TCP_KEEPALIVE'), kind: 'integer' },
@@ -53,7 +122,7 @@ export const BEHAVIORS: Readonly<Record<string, Behavior>> = Object.freeze({
   pickle_protocol: { id: undefined, kind: 'pickle_protocol' },
 });
 
-export const BEHAVIOR_NAMES = Object.keys(BEHAVIORS);
+export const BEHAVIOR_NAMES = Object.keys(BEHAVIORS) as BehaviorName[];
 
 /** pylibmc's `hashers`: its names for libmemcached's memcached_hash_t values. */
 export const HASHERS: Readonly<Record<string, number>> = Object.freeze({
@@ -87,8 +156,6 @@ const INT32_MAX = 2 ** 31 - 1;
 /** The highest hash id pylibmc names (a ketama_hash given as a number is one of them). */
 const LAST_HASHER = Math.max(...Object.values(HASHERS));
 
-export type BehaviorValue = number | boolean | string;
-export type Behaviors = Record<string, BehaviorValue>;
 
 /** What the behaviors option resolves to: libmemcached pairs in order, and the rest. */
 export interface ResolvedBehaviors {
@@ -228,4 +295,17 @@ export function behaviorsRead(flat: readonly string[], given: Readonly<Record<st
     else out[name] = byId.get(id as number) as number;
   }
   return out;
+}
+
+/**
+ * The behaviors that decide when libmemcached ejects a server, from those set (by name, as
+ * given) and libmemcached's defaults: remove_failed off, failure_limit 5, dead_timeout 0.
+ */
+export function ejectionRules(given: Readonly<Record<string, number | string>>): { removeFailed: boolean; failureLimit: number; deadTimeoutMs: number } {
+  const number = (name: string, fallback: number) => (typeof given[name] === 'number' ? (given[name] as number) : fallback);
+  return {
+    removeFailed: number('remove_failed', number('auto_eject', 0)) !== 0,
+    failureLimit: number('failure_limit', 5),
+    deadTimeoutMs: number('dead_timeout', 0) * 1000,
+  };
 }

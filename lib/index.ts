@@ -5,6 +5,7 @@
 import { native } from './native/load';
 
 export { Client } from './client';
+export type { Behaviors, DistributionName, HashName } from './behaviors';
 export type { CasOptions, ClientOptions, Deserializer, IncrMultiOptions, MultiOptions, Serializer, StoreMultiOptions, StoreOptions } from './options';
 export type { ServerStats } from './results';
 export { FLAG_EXACT_TYPE, FLAG_INTEGER, FLAG_JSON, FLAG_LONG, FLAG_NONE, FLAG_PICKLE, FLAG_TEXT, FLAG_ZLIB } from './codecs/values';

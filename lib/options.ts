@@ -13,6 +13,7 @@ import type { NativeConfig } from './native/surface';
 import { ServerList, formatServer, parseServers } from './servers';
 import { NotSupportedError } from './errors';
 import { native } from './native/load';
+import { CLIENT_OPTION_NAMES, STORE_MULTI_OPTION_NAMES, STORE_OPTION_NAMES, checkOptionNames } from './option-names';
 import { TlsOptions, resolveTls } from './tls';
 import { checkCompressLevel, checkMaxValueSize, checkMinCompressLen, checkNamespace, checkTime } from './validate';
 
@@ -90,6 +91,7 @@ export interface IncrMultiOptions extends MultiOptions {
 
 export type CasOptions = StoreOptions;
 
+
 /** A client's options, checked, and the native configuration they make. */
 export interface ResolvedOptions {
   /** A frozen copy of the options, read once. */
@@ -106,11 +108,12 @@ export interface ResolvedOptions {
 }
 
 /** Checks `given` (every option) and translates it; throws TypeError/RangeError on bad input. */
-export function resolveOptions(servers: ServerList, given: ClientOptions): ResolvedOptions {
+export function resolveOptions(servers: ServerList | undefined, given: ClientOptions): ResolvedOptions {
   if (given === null || typeof given !== 'object' || Array.isArray(given)) throw new TypeError('options must be an object');
   // Read once: a getter (or Proxy) answering differently on each read cannot pass the checks
   // with one value and configure the client with another.
   const options: ClientOptions = { ...given };
+  checkOptionNames(options, CLIENT_OPTION_NAMES, 'Client');
   const parsed = parseServers(servers);
   const sasl = options.username !== undefined || options.password !== undefined;
   if (sasl) {
@@ -185,9 +188,11 @@ export function resolveStoreOptions(
   options: StoreOptions | number | undefined,
   defaults: CompressOptions,
   binary: boolean,
+  multi = false,
 ): { exptime: number; compress: CompressOptions } {
   const opts: StoreOptions = typeof options === 'number' ? { time: options } : (options ?? {});
   if (opts === null || typeof opts !== 'object') throw new TypeError(`${operation}: options must be an object or a number`);
+  checkOptionNames(opts, multi ? STORE_MULTI_OPTION_NAMES : STORE_OPTION_NAMES, operation);
   return {
     exptime: checkTime(opts.time, operation, binary),
     compress: {

@@ -78,7 +78,20 @@ export function parseServer(spec: string): NativeServer {
   return { transport, host, port, weight };
 }
 
-export function parseServers(servers: ServerList): NativeServer[] {
+/** Where a client with no servers goes: memjs's convention, MEMCACHED_SERVERS, else the local default. */
+export const DEFAULT_SERVERS = '127.0.0.1:11211';
+
+/**
+ * The servers of a client constructed without any: `MEMCACHED_SERVERS` (comma-separated, read
+ * when the client is made) when set and not blank, else 127.0.0.1:11211.
+ */
+export function defaultServers(env: NodeJS.ProcessEnv = process.env): string {
+  const fromEnv = env.MEMCACHED_SERVERS;
+  return fromEnv !== undefined && fromEnv.trim() !== '' ? fromEnv : DEFAULT_SERVERS;
+}
+
+export function parseServers(servers: ServerList | undefined): NativeServer[] {
+  if (servers === undefined) servers = defaultServers();
   const specs =
     typeof servers === 'string'
       ? servers.split(',').map((s) => s.trim()).filter((s) => s !== '')
@@ -99,4 +112,17 @@ export function formatServer(server: NativeServer): string {
   const host = server.host.includes(':') ? `[${server.host}]` : server.host;
   const prefix = server.transport === 'udp' ? 'udp:' : '';
   return `${prefix}${host}:${server.port}${server.weight !== 1 ? `:${server.weight}` : ''}`;
+}
+
+/** A server's address as errors and traces name it: 'host:port' (weight and 'udp:' left out), or a socket path. */
+export function serverAddress(spec: string): string {
+  if (spec.startsWith('/')) return spec;
+  const bare = spec.startsWith('udp:') ? spec.slice(4) : spec;
+  if (bare.startsWith('[')) {
+    const close = bare.indexOf(']');
+    const port = bare.slice(close + 2).split(':')[0];
+    return `${bare.slice(1, close)}:${port}`;
+  }
+  const [host, port] = bare.split(':');
+  return `${host}:${port}`;
 }

@@ -15,14 +15,14 @@ export type PylibmcOp =
   | { op: 'set_multi'; mapping: Record<string, string>; key_prefix?: string }
   | { op: 'check'; key: string; expr: string }
   | { op: 'get_multi'; keys: string[]; key_prefix?: string }
-  | { op: 'behaviors'; behaviors: Record<string, unknown> }
+  | { op: 'behaviors'; behaviors: Readonly<object> }
   | { op: 'hash'; keys: string[] }
-  | { op: 'assign'; behaviors: Record<string, unknown> };
+  | { op: 'assign'; behaviors: Readonly<object> };
 
 export interface PylibmcRequest {
   servers: string[];
   binary?: boolean;
-  behaviors?: Record<string, unknown>;
+  behaviors?: Readonly<object>;
   namespace?: string;
   ops: PylibmcOp[];
 }

@@ -11,7 +11,7 @@
  * I/O thread's handle (where keys go) and pylibmc must all end up with the same mark.
  */
 import { Client } from '../../lib';
-import type { Behaviors } from '../../lib/behaviors';
+import type { Behaviors, HashName } from '../../lib/behaviors';
 import { MemcachedServer, startMemcached } from '../harness/memcached';
 import { PylibmcRequest, PylibmcResult, runPylibmcBatch } from '../harness/pylibmc';
 import { rawHas } from '../harness/raw';
@@ -36,7 +36,7 @@ interface Config {
   spread?: (weights: number[] | undefined, way: Way) => number;
 }
 
-const HASHES = ['md5', 'crc', 'fnv1_64', 'fnv1a_64', 'fnv1_32', 'fnv1a_32', 'murmur', 'jenkins'];
+const HASHES: HashName[] = ['md5', 'crc', 'fnv1_64', 'fnv1a_64', 'fnv1_32', 'fnv1a_32', 'murmur', 'jenkins'];
 const CRC_WHEN_MADE_WEIGHTED = (weights: number[] | undefined, way: Way): number => (weights && way === 'made' ? 1 : 3);
 
 const CONFIGS: Config[] = [

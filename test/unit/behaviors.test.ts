@@ -5,7 +5,7 @@
  * live client, and compared with pylibmc's, are in test/integration/behaviors.test.ts.
  */
 import { Client, ConnectionError, MemcachedError, ServerDown } from '../../lib';
-import { BEHAVIORS, HASHERS } from '../../lib/behaviors';
+import { BEHAVIORS, Behaviors, HASHERS } from '../../lib/behaviors';
 import { native } from '../../lib/native/load';
 
 // A server these tests name only to make a client: nothing listens on port 1, and none of them
@@ -49,7 +49,7 @@ describe('refused, before anything is made', () => {
 
   test('setBehaviors rejects the same way, and changes nothing', async () => {
     const mc = new Client([server.spec], { behaviors: { retry_timeout: 3 } });
-    await expect(mc.setBehaviors({ retry_timeout: 9, bogus: 1 })).rejects.toThrow(/unknown behavior names: bogus/);
+    await expect(mc.setBehaviors({ retry_timeout: 9, bogus: 1 } as Behaviors)).rejects.toThrow(/unknown behavior names: bogus/);
     await expect(mc.setBehaviors({ namespace: 'x:' })).rejects.toThrow(/namespace is fixed/);
     expect((await mc.getBehaviors()).retry_timeout).toBe(3);
     await mc.close();
