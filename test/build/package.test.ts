@@ -125,7 +125,13 @@ test('the packed tarball installs from its prebuild without a compiler and talks
       const esm = await import('libmemcached');
       let deep;
       try { require('libmemcached/dist/client'); deep = 'imported'; } catch (e) { deep = e.code; }
-      console.log(JSON.stringify({ stored, value, loaded, version: lib.libmemcachedVersion, sameClient: esm.Client === lib.Client, deep }));
+      // The Keyv store, by its subpath, in both module systems, on the package's Client.
+      const keyvCjs = require('libmemcached/keyv');
+      const keyvEsm = await import('libmemcached/keyv');
+      const store = new keyvCjs.KeyvLibmemcached(${JSON.stringify(server.spec)});
+      const keyv = { sameStore: keyvEsm.KeyvLibmemcached === keyvCjs.KeyvLibmemcached, ownClient: store.client instanceof lib.Client };
+      await store.disconnect();
+      console.log(JSON.stringify({ stored, value, loaded, version: lib.libmemcachedVersion, sameClient: esm.Client === lib.Client, deep, keyv }));
     })().catch((e) => { console.error(e); process.exit(1); });`;
   const result = JSON.parse(run('node', ['-e', script], consumer, env));
   expect(result.stored).toBe(true);
@@ -134,6 +140,10 @@ test('the packed tarball installs from its prebuild without a compiler and talks
   expect(result.loaded).toMatch(/prebuilds/);
   expect(result.sameClient).toBe(true);
   expect(result.deep).toBe('ERR_PACKAGE_PATH_NOT_EXPORTED');
+  expect(result.keyv).toEqual({ sameStore: true, ownClient: true });
+  // The command line, as npx runs it: the package's bin, linked by npm into node_modules/.bin.
+  run('node_modules/.bin/libmemcached', ['set', 'tarball:cli', 'from the bin', '--servers', server.spec], consumer, env);
+  expect(run('node_modules/.bin/libmemcached', ['get', 'tarball:cli', '--servers', server.spec], consumer, env)).toBe('from the bin');
 }, 300_000);
 
 // README "Deploying": a bundle cannot hold the addon, so the package is marked external and
