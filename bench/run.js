@@ -7,7 +7,7 @@
 //
 //   node bench/run.js [--rounds N] [--window MS] [--only CLIENT,CLIENT] [--workloads TEXT] [--json FILE]
 //   (--workloads keeps the workloads whose name contains TEXT; --tls no leaves out the TLS
-//   table, --tls only runs nothing else)
+//   table, --tls only runs nothing else; --trace on subscribes to libmemcached:command)
 //
 // MEMCACHED_SERVERS=host:port uses that server instead of starting a private one.
 'use strict';
@@ -25,6 +25,12 @@ const option = (name, fallback) => {
   return i >= 0 ? args[i + 1] : fallback;
 };
 const ROUNDS = Number(option('rounds', 7));
+// --trace on: a subscriber that does nothing on libmemcached:command, to measure what tracing
+// costs an operation (docs/tracing.md); off (the default) measures the cost of its absence.
+if (option('trace', 'off') === 'on') {
+  const noop = () => {};
+  require('node:diagnostics_channel').tracingChannel('libmemcached:command').subscribe({ start: noop, end: noop, asyncStart: noop, asyncEnd: noop, error: noop });
+}
 const WINDOW_MS = Number(option('window', 300));
 const ONLY = option('only', '').split(',').filter(Boolean);
 const WORKLOAD_FILTER = option('workloads', '');

@@ -7,7 +7,7 @@
  * error and causes no I/O. Methods never throw synchronously; they return a rejected Promise.
  */
 import { types } from 'node:util';
-import { BEHAVIOR_IDS, Behaviors, behaviorsRead, resolveBehaviors } from './behaviors';
+import { BEHAVIOR_IDS, Behaviors, behaviorsRead, ejectionRules, resolveBehaviors } from './behaviors';
 import { ValueCodec, MISS } from './codecs/value-codec';
 import { isPromise } from './codecs/prepared';
 import type { CompressOptions } from './codecs/compression';
@@ -29,6 +29,8 @@ import {
 } from './options';
 import { MultiGetResults, RC, ServerStats, statsRead, stored } from './results';
 import type { ServerList } from './servers';
+import { ServerWatch } from './server-watch';
+import { instrument } from './tracing';
 import { checkCasToken, checkDelta, checkTime } from './validate';
 
 type StoreCode = OpCode.Set | OpCode.Add | OpCode.Replace | OpCode.Append | OpCode.Prepend;
@@ -56,7 +58,12 @@ export class Client {
   // from here rather than from libmemcached (see getBehaviors).
   #behaviors: Record<string, number | string>;
 
-  constructor(servers: ServerList, given: ClientOptions = {}) {
+  /**
+   * `servers`: 'host[:port[:weight]]', 'udp:host...', a UNIX socket path, or a list of them (a
+   * string may list several, comma-separated). Left out, `MEMCACHED_SERVERS` when set, else
+   * 127.0.0.1:11211 (as memjs does).
+   */
+  constructor(servers?: ServerList, given: ClientOptions = {}) {
     const resolved = resolveOptions(servers, given);
     const { options } = resolved;
     this.servers = resolved.servers;
@@ -75,6 +82,12 @@ export class Client {
     );
     const keyRules = { binary: this.binary, namespaceLength: this.#namespace.length, ascii: this.#keysMustBeAscii() };
     this.#dispatcher = new Dispatcher(resolved.config, keyRules, this.#udp, this.#codec.decodesText, cloneSources.get(given));
+    this.#dispatcher.watch = new ServerWatch(this.servers, (key) => this.#dispatcher.place(key), () => ejectionRules(this.#behaviors));
+  }
+
+  // Every public operation is traced through libmemcached:command when it has subscribers.
+  static {
+    instrument(Client.prototype, { serverIndex: (client, key) => client.#dispatcher.place(key), servers: (client) => client.servers });
   }
 
   // Serialization -----------------------------------------------------------------------------
@@ -104,6 +117,11 @@ export class Client {
   get<T = unknown>(key: Key): Promise<T | undefined>;
   get<T = unknown, D = T>(key: Key, defaultValue: D): Promise<T | D>;
   get(key: Key, defaultValue?: unknown): Promise<unknown> {
+    return this.#get(key, defaultValue);
+  }
+
+  /** get() itself, for has(): a traced has() is one operation, not a has() and a get(). */
+  #get(key: Key, defaultValue?: unknown): Promise<unknown> {
     return this.#dispatcher.single('get', OpCode.Get, key, undefined, 0, 0, false, (_rc, value, flags) => {
       if (value === undefined) return defaultValue;
       const v = this.#codec.decode('get', key, value, flags);
@@ -115,7 +133,7 @@ export class Client {
   /** pylibmc's `key in client`: true when `key` has a value (fetched, as pylibmc does). */
   async has(key: Key): Promise<boolean> {
     const miss = Symbol('miss');
-    return (await this.get(key, miss)) !== miss;
+    return (await this.#get(key, miss)) !== miss;
   }
 
   /**
@@ -351,7 +369,7 @@ export class Client {
           throw new TypeError(`${operation}: mapping must be a plain object or a Map`);
         }
         const entries: Array<[Key, unknown]> = types.isMap(mapping) ? [...(mapping as Map<Key, unknown>)] : Object.entries(mapping);
-        const { exptime, compress } = resolveStoreOptions(operation, options, this.#compress, this.binary);
+        const { exptime, compress } = resolveStoreOptions(operation, options, this.#compress, this.binary, true);
         const encode = (i: number) => this.#codec.encode(operation, entries[i][1], compress, this.#dispatcher.gated);
         return this.#dispatcher.multi(operation, code, entries.map(([key]) => key), options, encode, notStored, 0, exptime);
       })

@@ -12,6 +12,9 @@ import { OpCode } from './native/protocol';
 import { RequestWriter } from './native/request-writer';
 import type { NativeClient, NativeConfig, OnComplete } from './native/surface';
 import { Encoded, Prepared, isPromise } from './codecs/prepared';
+import type { ServerWatch } from './server-watch';
+import { serverChannel } from './tracing';
+import { INCR_MULTI_OPTION_NAMES, MULTI_OPTION_NAMES, STORE_MULTI_OPTION_NAMES, checkOptionNames } from './option-names';
 
 /** The part of a completion a method's interpreter needs. */
 export type Interpret<T> = (rc: number, value: ValueRead | undefined, flags: number, result: unknown) => T;
@@ -38,12 +41,26 @@ export const MAX_MULTI_KEYS = 1 << 24;
  * soft one resolves with what `interpret` makes of it (an exception it throws rejects too, and
  * never reaches the delivery loop).
  */
-function settle<T>(operation: string, key: Key | undefined, interpret: Interpret<T>, resolve: (value: T) => void, reject: (error: unknown) => void): Done {
+function settle<T>(
+  operation: string,
+  key: Key | undefined,
+  interpret: Interpret<T>,
+  resolve: (value: T) => void,
+  reject: (error: unknown) => void,
+  watch?: ServerWatch,
+  keys?: readonly Key[] | 'all',
+  prefix?: Key,
+): Done {
   return (rc, value, flags, result, error, server) => {
+    // (libmemcached:server: only with subscribers; a check of a boolean otherwise.)
+    const watching = watch !== undefined && serverChannel.hasSubscribers;
     if (!isSoft(rc)) {
-      reject(errorFromReturnCode(rc, operation, key === undefined ? undefined : keyText(key), error, server));
+      const failure = errorFromReturnCode(rc, operation, key === undefined ? undefined : keyText(key), error, server);
+      if (watching) watch.completed(rc, true, server, failure, undefined);
+      reject(failure);
       return;
     }
+    if (watching) watch.completed(rc, false, undefined, undefined, keys ?? key, prefix);
     try {
       resolve(interpret(rc, value, flags, result));
     } catch (failure) {
@@ -78,10 +95,21 @@ function readKeys(keys: unknown, operation: string): Key[] {
   return list;
 }
 
-/** `keyPrefix` of a multi-key call's options, read inside the call (a getter may throw). */
+/** The option names each multi-key operation takes (setMulti/addMulti: the store options too). */
+const MULTI_OPTIONS: Readonly<Record<string, readonly string[]>> = {
+  incrMulti: INCR_MULTI_OPTION_NAMES,
+  setMulti: STORE_MULTI_OPTION_NAMES,
+  addMulti: STORE_MULTI_OPTION_NAMES,
+};
+
+/**
+ * `keyPrefix` of a multi-key call's options, read inside the call (a getter may throw), after
+ * checking that every option is one the operation takes.
+ */
 function readPrefix(options: unknown, operation: string): Key | undefined {
   if (options === undefined || options === null) return undefined;
   if (typeof options !== 'object') throw new TypeError(`${operation}: options must be an object`);
+  checkOptionNames(options, MULTI_OPTIONS[operation] ?? MULTI_OPTION_NAMES, operation);
   return (options as { keyPrefix?: Key }).keyPrefix;
 }
 
@@ -96,6 +124,8 @@ export interface KeyRules {
 
 export class Dispatcher {
   readonly keyRules: KeyRules;
+  /** Told every operation's outcome while `libmemcached:server` has subscribers (set by Client). */
+  watch: ServerWatch | undefined;
   #native: NativeClient;
   #writer: RequestWriter;
   // Held strongly here: the addon holds it weakly while idle, so that an unused client can be
@@ -178,6 +208,13 @@ export class Dispatcher {
     return this.#native.hash(key);
   }
 
+  /** hash() for a key this client's operations take (its protocol's rules): throws for any other. */
+  place(key: Key): number {
+    const rules = this.keyRules;
+    checkKey(key, 'place', rules.namespaceLength, rules.binary, rules.ascii);
+    return this.#native.hash(key);
+  }
+
   /**
    * One single-key operation. `interpret` turns the outcome of a soft return code into the
    * method's result (it may throw, or return a Promise); any other return code rejects with its
@@ -198,7 +235,7 @@ export class Dispatcher {
       this.#checkUdp(operation, code);
       const rules = this.keyRules;
       const keyBytes = checkKey(key, operation, rules.namespaceLength, rules.binary, rules.ascii);
-      const done = settle(operation, key, interpret, resolve, reject);
+      const done = settle(operation, key, interpret, resolve, reject, this.watch);
       // The common case, without the closure #whenReady needs: nothing waits for compression.
       if (!isPromise(encoded) && this.#gate.length === 0) {
         this.#push(code, key, keyBytes, encoded?.bytes, encoded?.flags ?? 0, exptime, number, wantCas, done, reject);
@@ -246,7 +283,7 @@ export class Dispatcher {
         return;
       }
       const submit = (encoded: Encoded[]) => {
-        const done = settle(operation, undefined, () => undefined, resolve, reject);
+        const done = settle(operation, undefined, () => undefined, resolve, reject, this.watch, list, prefix);
         this.#write({ code, wantCas: false, item: onItem(list), done, reject }, (id, writer) => {
           writer.pushMulti(code, id, list.length, number);
           for (let i = 0; i < list.length; i++) {
@@ -277,7 +314,9 @@ export class Dispatcher {
       if (this.#closing) throw new ClientClosedError(operation);
       this.#checkUdp(operation, code);
       const time = exptime();
-      const done = settle(operation, undefined, interpret, resolve, reject);
+      // A flush or stats that succeeded was answered by every server.
+      const answered = code === OpCode.FlushAll || code === OpCode.Stats ? 'all' : undefined;
+      const done = settle(operation, undefined, interpret, resolve, reject, this.watch, answered);
       this.#whenReady(undefined, () => this.#push(code, '', 0, arg, 0, time, 0, false, done, reject), reject);
     });
   }

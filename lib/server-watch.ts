@@ -1,0 +1,117 @@
+/**
+ * What a client learns about its servers from its operations' outcomes, published on the
+ * `libmemcached:server` channel (docs/tracing.md): a server failed, was ejected from the key
+ * distribution, or answered again. Kept only while that channel has subscribers; each change is
+ * published once, not every failed operation.
+ */
+import { returnCode } from './constants';
+import type { Key } from './keys';
+import { serverAddress } from './servers';
+import { publishServerEvent } from './tracing';
+
+/** Return codes that say a server could not be reached or did not answer. */
+const UNREACHABLE = new Set(
+  [
+    'MEMCACHED_CONNECTION_FAILURE',
+    'MEMCACHED_FAIL_UNIX_SOCKET',
+    'MEMCACHED_HOST_LOOKUP_FAILURE',
+    'MEMCACHED_ERRNO',
+    'MEMCACHED_TIMEOUT',
+    'MEMCACHED_WRITE_FAILURE',
+    'MEMCACHED_READ_FAILURE',
+    'MEMCACHED_UNKNOWN_READ_FAILURE',
+    'MEMCACHED_SERVER_TEMPORARILY_DISABLED',
+  ].map(returnCode),
+);
+/** libmemcached has marked the server dead: ejected (failover), or refused until it is retried. */
+const MARKED_DEAD = returnCode('MEMCACHED_SERVER_MARKED_DEAD');
+
+/** The behaviors that decide ejection, as libmemcached applies them. */
+export interface EjectionRules {
+  removeFailed: boolean;
+  failureLimit: number;
+  deadTimeoutMs: number;
+}
+
+interface Down {
+  state: 'failed' | 'ejected';
+  failures: number;
+  /** When it was ejected (ms): under failover its keys go elsewhere until dead_timeout passes. */
+  since: number;
+}
+
+export class ServerWatch {
+  #down = new Map<string, Down>();
+  #addresses: readonly string[];
+  #serverIndex: (key: Key) => number;
+  #rules: () => EjectionRules;
+
+  /** `servers` as Client lists them; `serverIndex` places a key (with any prefix) on one. */
+  constructor(servers: readonly string[], serverIndex: (key: Key) => number, rules: () => EjectionRules) {
+    this.#addresses = servers.map(serverAddress);
+    this.#serverIndex = serverIndex;
+    this.#rules = rules;
+  }
+
+  /**
+   * An operation's outcome: `rc` and, for a failure, the server libmemcached named and the error
+   * the caller gets; for a success, the keys it touched (a prefix in front), or 'all' for an
+   * operation every server answered.
+   */
+  completed(rc: number, failed: boolean, server: string | undefined, error: unknown, keys: Key | readonly Key[] | 'all' | undefined, prefix?: Key): void {
+    if (failed) {
+      if (server !== undefined) this.#failure(rc, server, error);
+      return;
+    }
+    if (this.#down.size === 0 || keys === undefined) return;
+    if (keys === 'all') {
+      for (const address of [...this.#down.keys()]) this.#answered(address);
+      return;
+    }
+    for (const key of Array.isArray(keys) ? (keys as readonly Key[]) : [keys as Key]) {
+      let index: number;
+      try {
+        index = this.#serverIndex(prefix === undefined ? key : Buffer.concat([Buffer.from(prefix as string), Buffer.from(key as string)]));
+      } catch {
+        continue;
+      }
+      this.#answered(this.#addresses[index]);
+      if (this.#down.size === 0) return;
+    }
+  }
+
+  /** Forgets every state (nobody listens any more: what it knew may go stale). */
+  reset(): void {
+    this.#down.clear();
+  }
+
+  #failure(rc: number, server: string, error: unknown): void {
+    const unreachable = UNREACHABLE.has(rc);
+    if (!unreachable && rc !== MARKED_DEAD) return; // an answer the server gave: it is up
+    const down = this.#down.get(server) ?? { state: 'failed' as const, failures: 0, since: 0 };
+    const rules = this.#rules();
+    const wasDown = this.#down.has(server);
+    down.failures++;
+    this.#down.set(server, down);
+    if (!wasDown) publishServerEvent({ event: 'failed', server, error });
+    // libmemcached's rule: with remove_failed, after failure_limit failures it takes the server
+    // out of the distribution (and says SERVER_MARKED_DEAD for it when it cannot).
+    const ejected = rc === MARKED_DEAD || (rules.removeFailed && unreachable && down.failures >= rules.failureLimit);
+    if (ejected && down.state !== 'ejected') {
+      down.state = 'ejected';
+      down.since = Date.now();
+      publishServerEvent({ event: 'ejected', server, error });
+    }
+  }
+
+  #answered(address: string): void {
+    const down = this.#down.get(address);
+    if (down === undefined) return;
+    // Ejected under failover, its keys are served by the others until dead_timeout has passed:
+    // their answers say nothing about it.
+    const rules = this.#rules();
+    if (down.state === 'ejected' && rules.removeFailed && Date.now() - down.since < rules.deadTimeoutMs) return;
+    this.#down.delete(address);
+    publishServerEvent({ event: 'recovered', server: address });
+  }
+}
