@@ -298,8 +298,9 @@ export function behaviorsRead(flat: readonly string[], given: Readonly<Record<st
 }
 
 /**
- * The behaviors that decide when libmemcached ejects a server, from those set (by name, as
- * given) and libmemcached's defaults: remove_failed off, failure_limit 5, dead_timeout 0.
+ * When libmemcached takes a failed server out of the distribution, and for how long, from the
+ * behaviors set (by name, as given) and libmemcached's defaults: remove_failed off,
+ * failure_limit 5, dead_timeout 0.
  */
 export function ejectionRules(given: Readonly<Record<string, number | string>>): { removeFailed: boolean; failureLimit: number; deadTimeoutMs: number } {
   const number = (name: string, fallback: number) => (typeof given[name] === 'number' ? (given[name] as number) : fallback);

@@ -5,7 +5,7 @@
  */
 import { ClientClosedError, Failure, NotSupportedError, errorFromReturnCode } from './errors';
 import { isSoft } from './constants';
-import { Key, checkKey, isKey, keyText } from './keys';
+import { Key, MAX_MULTI_KEYS, checkKey, isKey, keyText } from './keys';
 import { Done, ItemDone, ValueRead, Waiter, readCompletions } from './native/completion-reader';
 import { native } from './native/load';
 import { OpCode } from './native/protocol';
@@ -30,11 +30,6 @@ interface Gated {
 /** What a UDP client can do: writes that need no answer, and what never touches a server. */
 const UDP_OPERATIONS = new Set([OpCode.Set, OpCode.Delete, OpCode.Close, OpCode.Disconnect, OpCode.GetBehaviors, OpCode.SetBehaviors]);
 
-/**
- * The most keys one multi-key call takes: beyond it (a sparse array of length 2^32 - 1, an
- * endless iterator) reading the keys would take the event loop down with it.
- */
-export const MAX_MULTI_KEYS = 1 << 24;
 
 /**
  * The completion of a single operation: a failing return code rejects with its error class, a
@@ -52,8 +47,10 @@ function settle<T>(
   prefix?: Key,
 ): Done {
   return (rc, value, flags, result, error, server) => {
-    // (libmemcached:server: only with subscribers; a check of a boolean otherwise.)
+    // (libmemcached:server: only with subscribers; a check of a boolean otherwise, and what was
+    // known is dropped once nobody listens.)
     const watching = watch !== undefined && serverChannel.hasSubscribers;
+    if (!watching && watch !== undefined && watch.holding) watch.reset();
     if (!isSoft(rc)) {
       const failure = errorFromReturnCode(rc, operation, key === undefined ? undefined : keyText(key), error, server);
       if (watching) watch.completed(rc, true, server, failure, undefined);

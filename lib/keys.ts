@@ -11,6 +11,12 @@ export const MAX_KEY_LENGTH = 250;
 
 export type Key = string | Buffer;
 
+/**
+ * The most keys one multi-key call takes: beyond it (a sparse array of length 2^32 - 1, an
+ * endless iterator) reading the keys would take the event loop down with it.
+ */
+export const MAX_MULTI_KEYS = 1 << 24;
+
 export function isKey(key: unknown): key is Key {
   return typeof key === 'string' || Buffer.isBuffer(key);
 }

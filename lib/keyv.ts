@@ -100,14 +100,22 @@ function decodeValue(generation: string | undefined, stored: unknown, now: numbe
   }
 }
 
+/** The latest Unix time memcached takes as an expiration (it is read as a signed 32-bit number). */
+const MAX_UNIX_TIME = 2 ** 31 - 1;
+
 /**
- * memcached's expiration for a TTL of `ms` milliseconds: whole seconds rounded up (500 ms must
- * expire, not become "never"), an absolute Unix time past 30 days, 0 for none.
+ * memcached's expiration for a TTL of `ms` milliseconds, 0 for none. Whole seconds, rounded up
+ * (500 ms must expire, not become 0, "never"), plus one: memcached's clock ticks once a second,
+ * so an item given N seconds can go after N - 1; the value's own expiry time (in its envelope)
+ * makes reads exact. Past 30 days, an absolute Unix time; past 2038, none (the envelope's time
+ * still expires it for reads).
  */
 export function expirationFromTtl(ms: number | undefined, now = Date.now()): number {
   if (ms === undefined || ms === null || !Number.isFinite(ms) || ms <= 0) return 0;
-  const seconds = Math.ceil(ms / 1000);
-  return seconds > MAX_RELATIVE_SECONDS ? Math.ceil((now + ms) / 1000) : seconds;
+  const seconds = Math.ceil(ms / 1000) + 1;
+  if (seconds <= MAX_RELATIVE_SECONDS) return seconds;
+  const at = Math.ceil((now + ms) / 1000) + 1;
+  return at > MAX_UNIX_TIME ? 0 : at;
 }
 
 /** A fresh generation: unique across processes and restarts (never reused, so never confused). */
@@ -182,12 +190,22 @@ export class KeyvLibmemcached extends EventEmitter {
     return PLAIN.test(ns) && !ns.includes(':') && ns.length <= 64 ? ns : `#${digest(ns, 16)}`;
   }
 
-  /** The memcached key of a Keyv key. Keyv 5 hands over keys with its namespace in front already. */
+  /**
+   * The memcached key of a Keyv key: 'namespace:key', or ':key' without a namespace. A plain
+   * namespace has no ':' and is never empty (others are hashed), so no two namespaces share a
+   * key. Keyv 5 hands keys over with 'namespace:' in front already; that is taken off first
+   * (a key without it, under Keyv 5's useKeyPrefix: false, is laid out as without a namespace).
+   */
   #key(key: string): string {
     if (typeof key !== 'string') throw new TypeError(`KeyvLibmemcached: a key must be a string, got ${typeof key}`);
-    if (this.contract === 5) return keyPart(key, this.#room);
-    const ns = this.#namespacePart();
-    return ns === '' ? keyPart(key, this.#room) : `${ns}:${keyPart(key, this.#room - ns.length - 1)}`;
+    let own = key;
+    let ns = this.#namespacePart();
+    if (this.contract === 5) {
+      const prefix = this.namespace ? `${this.namespace}:` : undefined;
+      if (prefix !== undefined && key.startsWith(prefix)) own = key.slice(prefix.length);
+      else ns = ''; // no namespace in the key: laid out as one without a namespace
+    }
+    return `${ns}:${keyPart(own, this.#room - ns.length - 1)}`;
   }
 
   /** Where the namespace's generation lives: a '#g:' key, which no data key can be. */
@@ -260,16 +278,14 @@ export class KeyvLibmemcached extends EventEmitter {
   }
 
   async getMany(keys: string[]): Promise<unknown[]> {
-    return this.#reported(async () => {
-      if (!Array.isArray(keys)) throw new TypeError('KeyvLibmemcached: getMany takes an array of keys');
-      return keys.length === 0 ? [] : this.#read(keys.map((k) => this.#key(k)));
-    });
+    if (!Array.isArray(keys)) throw new TypeError('KeyvLibmemcached: getMany takes an array of keys');
+    return keys.length === 0 ? [] : this.#read(keys.map((k) => this.#key(k)));
   }
 
   /**
-   * Every failure rejects the call. Keyv 5 turns a failed get into a silent miss (unless
-   * throwOnErrors), so under its contract a failed read is also emitted as 'error', which Keyv
-   * forwards; Keyv 6 reports failures itself.
+   * Every failure rejects the call. Keyv 5 turns a failed get (and only get) into a silent miss
+   * (unless throwOnErrors), so under its contract a failed get is also emitted as 'error', which
+   * Keyv forwards; Keyv 6 reports failures itself.
    */
   async #reported<T>(read: () => Promise<T>): Promise<T> {
     try {

@@ -25,8 +25,10 @@ const UNREACHABLE = new Set(
 );
 /** libmemcached has marked the server dead: ejected (failover), or refused until it is retried. */
 const MARKED_DEAD = returnCode('MEMCACHED_SERVER_MARKED_DEAD');
+/** libmemcached refuses the server until its retry_timeout, after a failure. */
+const TEMPORARILY_DISABLED = returnCode('MEMCACHED_SERVER_TEMPORARILY_DISABLED');
 
-/** The behaviors that decide ejection, as libmemcached applies them. */
+/** The behaviors that decide when an ejected server's keys come back to it. */
 export interface EjectionRules {
   removeFailed: boolean;
   failureLimit: number;
@@ -35,8 +37,9 @@ export interface EjectionRules {
 
 interface Down {
   state: 'failed' | 'ejected';
+  /** Its failures seen since it was reported failed (connection errors, timeouts). */
   failures: number;
-  /** When it was ejected (ms): under failover its keys go elsewhere until dead_timeout passes. */
+  /** When it failed or was ejected (ms): under failover its keys go elsewhere until dead_timeout passes. */
   since: number;
 }
 
@@ -80,23 +83,34 @@ export class ServerWatch {
     }
   }
 
-  /** Forgets every state (nobody listens any more: what it knew may go stale). */
+  /** Whether it holds any server's state (to forget when nobody listens any more). */
+  get holding(): boolean {
+    return this.#down.size > 0;
+  }
+
+  /** Forgets every state: without subscribers nothing is watched, so what it knew may go stale. */
   reset(): void {
     this.#down.clear();
   }
 
-  #failure(rc: number, server: string, error: unknown): void {
+  #failure(rc: number, named: string, error: unknown): void {
     const unreachable = UNREACHABLE.has(rc);
     if (!unreachable && rc !== MARKED_DEAD) return; // an answer the server gave: it is up
-    const down = this.#down.get(server) ?? { state: 'failed' as const, failures: 0, since: 0 };
+    // libmemcached names a UNIX socket server 'path:0'; events name it by its path.
+    const server = named.startsWith('/') && named.endsWith(':0') ? named.slice(0, -2) : named;
+    let down = this.#down.get(server);
+    if (down === undefined) {
+      down = { state: 'failed', failures: 0, since: Date.now() };
+      this.#down.set(server, down);
+      publishServerEvent({ event: 'failed', server, error });
+    }
+    // Ejected: libmemcached said it marked the server dead, or, under remove_failed, the server
+    // failed failure_limit times, which is when libmemcached takes it out of the distribution
+    // (it says so to no operation: the one that failed gets the connection's error). Its
+    // "temporarily disabled" answers between retries are not failures of their own.
+    if (rc !== TEMPORARILY_DISABLED && rc !== MARKED_DEAD) down.failures++;
     const rules = this.#rules();
-    const wasDown = this.#down.has(server);
-    down.failures++;
-    this.#down.set(server, down);
-    if (!wasDown) publishServerEvent({ event: 'failed', server, error });
-    // libmemcached's rule: with remove_failed, after failure_limit failures it takes the server
-    // out of the distribution (and says SERVER_MARKED_DEAD for it when it cannot).
-    const ejected = rc === MARKED_DEAD || (rules.removeFailed && unreachable && down.failures >= rules.failureLimit);
+    const ejected = rc === MARKED_DEAD || (rules.removeFailed && down.failures >= rules.failureLimit);
     if (ejected && down.state !== 'ejected') {
       down.state = 'ejected';
       down.since = Date.now();

@@ -6,6 +6,7 @@
  */
 import * as diagnostics from 'node:diagnostics_channel';
 import { types } from 'node:util';
+import { MAX_MULTI_KEYS } from './keys';
 import { serverAddress } from './servers';
 
 /** The context object of `libmemcached:command`'s events (docs/tracing.md). */
@@ -84,6 +85,20 @@ export interface Placement<C> {
   servers(client: C): readonly string[];
 }
 
+/**
+ * An iterator's keys, read into an array as the operation would read them: one past
+ * MAX_MULTI_KEYS at most, so that an endless iterator is refused by the operation (too many
+ * keys) as it is untraced, rather than read forever.
+ */
+function readCapped(keys: Iterable<unknown>): unknown[] {
+  const list: unknown[] = [];
+  for (const key of keys) {
+    list.push(key);
+    if (list.length > MAX_MULTI_KEYS) break;
+  }
+  return list;
+}
+
 const isKey = (k: unknown): k is string | Buffer => typeof k === 'string' || Buffer.isBuffer(k);
 
 /** The servers `keys` map to, in server order; undefined if one cannot be placed. */
@@ -110,6 +125,9 @@ function serversOf<C>(client: C, placement: Placement<C>, keys: Iterable<unknown
 function contextOf<C>(client: C, placement: Placement<C>, operation: string, shape: Shape, args: unknown[]): CommandContext {
   const context: CommandContext = { operation };
   const first = args[0];
+  // The options read once, here, and that copy is what the operation reads (a getter is not
+  // asked twice).
+  if ((shape === 'keys' || shape === 'mapping') && args[1] !== null && typeof args[1] === 'object') args[1] = { ...(args[1] as object) };
   const options = args[1] as { keyPrefix?: unknown } | undefined;
   if (shape === 'key') {
     if (isKey(first)) {
@@ -118,7 +136,7 @@ function contextOf<C>(client: C, placement: Placement<C>, operation: string, sha
       if (servers) context.servers = servers;
     }
   } else if (shape === 'keys') {
-    if (!Array.isArray(first) && first !== null && typeof first === 'object' && Symbol.iterator in first) args[0] = Array.from(first as Iterable<unknown>);
+    if (!Array.isArray(first) && first !== null && typeof first === 'object' && Symbol.iterator in first) args[0] = readCapped(first as Iterable<unknown>);
     if (Array.isArray(args[0])) {
       context.keyCount = args[0].length;
       const servers = serversOf(client, placement, args[0], options !== null && typeof options === 'object' ? options.keyPrefix : undefined);

@@ -69,16 +69,18 @@ export const COMMANDS: Record<string, Command> = {
     async run({ client, args, json: asJson }) {
       needKeys(args, 'get');
       // One key: a get (its errors name it); several: one multi-get.
+      // (With a null prototype, as getMulti's: a key such as 'constructor' is a key like any other.)
       const found: Record<string, Raw> =
         args.length === 1
-          ? await client.get(args[0]).then((raw) => (raw === undefined ? {} : { [args[0]]: raw as Raw }))
+          ? await client.get(args[0]).then((raw) => Object.assign(Object.create(null), raw === undefined ? {} : { [args[0]]: raw as Raw }))
           : ((await client.getMulti(args)) as Record<string, Raw>);
-      const missing = args.filter((key) => !(key in found));
+      const has = (key: string) => Object.prototype.hasOwnProperty.call(found, key);
+      const missing = args.filter((key) => !has(key));
       const stderr = missing.map((key) => `${key}: not found`);
       const status = missing.length > 0 ? 1 : 0;
       if (asJson) return { stdout: [json(Object.fromEntries(Object.entries(found).map(([k, raw]) => [k, describe(raw)])))], stderr, status };
       const stdout: Buffer[] = [];
-      for (const key of args) if (key in found) stdout.push(args.length === 1 ? found[key].bytes : Buffer.concat([found[key].bytes, Buffer.from('\n')]));
+      for (const key of args) if (has(key)) stdout.push(args.length === 1 ? found[key].bytes : Buffer.concat([found[key].bytes, Buffer.from('\n')]));
       return { stdout, stderr, status };
     },
   },
@@ -87,7 +89,8 @@ export const COMMANDS: Record<string, Command> = {
     usage: `set KEY VALUE [--ttl SECONDS]
 set KEY - [--ttl SECONDS]
   Stores VALUE as text (flags 16, read back by pylibmc as str), or the bytes of stdin as they
-  are (flags 0) for -. --ttl: expire after that many seconds (past 30 days: a Unix time).`,
+  are (flags 0) for -. --ttl: memcached's expiration, seconds from now up to 30 days
+  (2592000); a larger number is a Unix time, as memcached reads it.`,
     flags: { ttl: { type: 'string' } },
     async run({ client, args, values, json: asJson, stdin }) {
       if (args.length !== 2) throw new UsageError('set: give KEY and VALUE (or - to read the value from stdin)');

@@ -18,6 +18,8 @@ export interface MemcachedServer {
 export interface StartOptions {
   /** Listen on a UNIX socket instead of TCP. */
   unix?: boolean;
+  /** A UNIX socket at this path, in a folder of the caller's (left there on stop, so that a server can be started there again). */
+  socket?: string;
   /** Also listen for UDP on the same port number. */
   udp?: boolean;
   /** Extra command-line arguments for memcached. */

@@ -129,10 +129,12 @@ function spawnMemcached(args, env, executable) {
  */
 async function startMemcached(options = {}) {
   const args = options.args || [];
-  if (options.unix) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lmc-'));
-    fs.chmodSync(dir, 0o777); // memcached may run as nobody
-    const socket = path.join(dir, 'memcached.sock');
+  if (options.unix || options.socket) {
+    // options.socket: a path of the caller's, which stays (to start a server there again).
+    const dir = options.socket ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'lmc-'));
+    if (dir) fs.chmodSync(dir, 0o777); // memcached may run as nobody
+    else fs.chmodSync(path.dirname(options.socket), 0o777);
+    const socket = options.socket || path.join(dir, 'memcached.sock');
     const child = spawnMemcached(['-s', socket, '-a', '0777', ...args], options.env, options.executable);
     await waitUntilListening(child, { path: socket }, socket);
     return {
@@ -141,7 +143,7 @@ async function startMemcached(options = {}) {
       port: 0,
       socket,
       pid: child.pid,
-      stop: stopper(child, () => fs.rmSync(dir, { recursive: true, force: true })),
+      stop: stopper(child, () => fs.rmSync(dir || socket, { recursive: true, force: true })),
       kill: killer(child),
     };
   }

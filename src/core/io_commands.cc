@@ -166,28 +166,21 @@ void IoThread::AddStats(Operation* op, uint32_t index, memcached_stat_st* stat) 
 
 namespace {
 
-// Every statistic of a stats group, as the server sent it (memcached_stat_fn).
-memcached_return_t CollectStat(const memcached_instance_st*, const char* key, size_t key_length, const char* value,
-                               size_t value_length, void* context) {
-  auto* entries = static_cast<std::vector<std::pair<std::string, std::string>>*>(context);
-  entries->emplace_back(std::string(key, key_length), std::string(value, value_length));
-  return MEMCACHED_SUCCESS;
-}
-
-// A group's statistics from every server of a handle (memcached_stat_execute), by server.
-struct StatsByServer {
-  const memcached_st* handle;
-  std::vector<std::vector<std::pair<std::string, std::string>>> servers;
+// The statistics a server sends for a stats group (memcached_stat_fn). The callback runs inside
+// libmemcached's read loop, which must not be unwound: an allocation failure is recorded and
+// reported after the call instead.
+struct GroupStats {
+  std::vector<std::pair<std::string, std::string>> entries;
+  bool out_of_memory = false;
 };
 
-memcached_return_t CollectStatByServer(const memcached_instance_st* server, const char* key, size_t key_length,
-                                       const char* value, size_t value_length, void* context) {
-  auto* collected = static_cast<StatsByServer*>(context);
-  for (size_t i = 0; i < collected->servers.size(); i++) {
-    if (memcached_server_instance_by_position(collected->handle, uint32_t(i)) == server) {
-      collected->servers[i].emplace_back(std::string(key, key_length), std::string(value, value_length));
-      break;
-    }
+memcached_return_t CollectStat(const memcached_instance_st*, const char* key, size_t key_length, const char* value,
+                               size_t value_length, void* context) {
+  auto* group = static_cast<GroupStats*>(context);
+  try {
+    group->entries.emplace_back(std::string(key, key_length), std::string(value, value_length));
+  } catch (...) {
+    group->out_of_memory = true;
   }
   return MEMCACHED_SUCCESS;
 }
@@ -199,46 +192,44 @@ void IoThread::CollectStats(Operation* op) {
   std::string& group = op->items[0].value;  // the stats group, or empty for the general stats
   const char* args = group.empty() ? nullptr : group.c_str();
 #ifndef LIBMEMCACHED_SYSTEM
-  if (op->part == Operation::Part::Server) {
-    // This thread's server alone (Engine::SplitByServer): a slow server delays only its part.
-    // A group's statistics are taken as sent (memcached_stat_st has fields for the general
-    // ones only); the general statistics are the fields pylibmc lists.
+  // One server at a time, each answer checked: this thread's server alone when the operation was
+  // split by server (Engine::SplitByServer: a slow server delays only its part), else every
+  // server of the handle in turn. A group's statistics are taken as sent (memcached_stat_st has
+  // fields for the general ones only); the general statistics are the fields pylibmc lists.
+  bool split = op->part == Operation::Part::Server;
+  uint32_t first = split ? op->server_index : 0;
+  uint32_t last = split ? op->server_index + 1 : memcached_server_count(handle_);
+  for (uint32_t index = first; index < last; index++) {
     memcached_stat_st stat;
-    std::vector<std::pair<std::string, std::string>> sent;
-    rc = memcached_stat_server(handle_, op->server_index, args, &stat, args ? CollectStat : nullptr, &sent);
+    GroupStats sent;
+    rc = memcached_stat_server(handle_, index, args, &stat, args ? CollectStat : nullptr, &sent);
+    if (memcached_success(rc) and sent.out_of_memory) rc = MEMCACHED_MEMORY_ALLOCATION_FAILURE;
     if (memcached_failed(rc)) {
-      op->server = ServerName(memcached_server_instance_by_position(handle_, op->server_index));
+      op->server = ServerName(memcached_server_instance_by_position(handle_, index));
       Fail(op, nullptr, rc);
       return;
     }
     if (args == nullptr) {
-      AddStats(op, op->server_index, &stat);
+      AddStats(op, index, &stat);
     } else {
-      const memcached_instance_st* server = memcached_server_instance_by_position(handle_, op->server_index);
-      op->stats.emplace_back(ServerName(server) + " (" + std::to_string(op->server_index) + ")", std::move(sent));
+      const memcached_instance_st* server = memcached_server_instance_by_position(handle_, index);
+      op->stats.emplace_back(ServerName(server) + " (" + std::to_string(index) + ")", std::move(sent.entries));
     }
-    return;
   }
-#endif
-  uint32_t count = memcached_server_count(handle_);
-  if (args != nullptr) {
-    StatsByServer collected{handle_, std::vector<std::vector<std::pair<std::string, std::string>>>(count)};
-    rc = memcached_stat_execute(handle_, args, CollectStatByServer, &collected);
-    for (uint32_t i = 0; i < count; i++) {
-      const memcached_instance_st* server = memcached_server_instance_by_position(handle_, i);
-      op->stats.emplace_back(ServerName(server) + " (" + std::to_string(i) + ")", std::move(collected.servers[i]));
-    }
-    Fail(op, nullptr, rc);
-    return;
-  }
+  return;
+#else
+  // A distribution's libmemcached has no per-server statistics: memcached_stat for all servers,
+  // and for a group only the general fields, filled with defaults (as pylibmc gets them).
   memcached_stat_st* stats = memcached_stat(handle_, const_cast<char*>(args), &rc);
   if (stats == nullptr) {
     Fail(op, nullptr, rc);
     return;
   }
+  uint32_t count = memcached_server_count(handle_);
   for (uint32_t i = 0; i < count; i++) AddStats(op, i, &stats[i]);
   memcached_stat_free(handle_, stats);
   Fail(op, nullptr, rc);
+#endif
 }
 
 }  // namespace lmc

@@ -75,10 +75,20 @@ describe('get, set, delete', () => {
   });
 
   test('--ttl: the value expires', async () => {
-    expect((await libmemcached(['set', 'cli:ttl', 'v', '--ttl', '1', '--servers', list])).status).toBe(0);
+    // 3 s: memcached's clock ticks once a second, so the item lives 2 to 3 s, long enough to be
+    // read after the child process has exited on a slow machine.
+    expect((await libmemcached(['set', 'cli:ttl', 'v', '--ttl', '3', '--servers', list])).status).toBe(0);
     expect(await mc.get('cli:ttl')).toBe('v');
-    await new Promise((r) => setTimeout(r, 2100));
+    await new Promise((r) => setTimeout(r, 3200));
     expect(await mc.get('cli:ttl')).toBeUndefined();
+  });
+
+  test("a key named like an object's own property is a key like any other", async () => {
+    const run = await libmemcached(['get', 'constructor', '--servers', list]);
+    expect({ status: run.status, stdout: run.stdout.toString(), stderr: run.stderr }).toEqual({ status: 1, stdout: '', stderr: 'libmemcached: constructor: not found\n' });
+    const asJson = await libmemcached(['get', 'toString', 'hasOwnProperty', '--servers', list, '--json']);
+    expect(asJson.status).toBe(1);
+    expect(JSON.parse(asJson.stdout.toString())).toEqual({});
   });
 
   test('a miss exits 1 with a message on stderr; several keys: each value and a newline', async () => {

@@ -125,9 +125,9 @@ describe.each([
     expect(await keyv.get('read')).toBeUndefined();
     // Keyv 5's has() asks the store and checks no expiry itself: the store's own time says no.
     expect(await keyv.has('has')).toBe(false);
-    // memcached drops it too (after 1 s: rounded up, never "0 = forever"); 'raw' was never read
-    // through Keyv, which deletes what it finds expired.
-    await sleep(1500);
+    // memcached drops it too, within 2 s (1 s rounded up, plus 1: never "0 = forever"); 'raw'
+    // was never read through Keyv, which deletes what it finds expired.
+    await sleep(2100);
     expect(await client.get('ttl:raw')).toBeUndefined();
   });
 
@@ -138,6 +138,16 @@ describe.each([
     expect(await keyv.get('k')).toBe('lasting');
     await keyv.set('none', 'forever');
     expect(await keyv.get('none')).toBe('forever');
+  });
+
+  test("a key with ':' never lands on another namespace's key", async () => {
+    const none = makeKeyv(store());
+    const a = makeKeyv(store(), 'a');
+    const ab = makeKeyv(store(), 'a:b');
+    await none.set('a:b:c', 'no namespace');
+    await a.set('b:c', 'namespace a');
+    await ab.set('c', 'namespace a:b');
+    expect([await none.get('a:b:c'), await a.get('b:c'), await ab.get('c')]).toEqual(['no namespace', 'namespace a', 'namespace a:b']);
   });
 
   test('keys memcached cannot take are hashed, not refused', async () => {
@@ -217,15 +227,18 @@ describe('the store on its own', () => {
     expect(() => new KeyvLibmemcached(client, { contract: 7 as 5 })).toThrow(RangeError);
   });
 
-  test('TTLs in ms round up to whole seconds; past 30 days they become Unix times', () => {
+  test('TTLs in ms round up to whole seconds, plus the second memcached may cut; past 30 days Unix times', () => {
     const now = 1_700_000_000_000;
     expect(expirationFromTtl(undefined, now)).toBe(0);
     expect(expirationFromTtl(0, now)).toBe(0);
-    expect(expirationFromTtl(1, now)).toBe(1);
-    expect(expirationFromTtl(500, now)).toBe(1);
-    expect(expirationFromTtl(1000, now)).toBe(1);
-    expect(expirationFromTtl(1001, now)).toBe(2);
-    expect(expirationFromTtl(30 * 86400 * 1000, now)).toBe(30 * 86400);
-    expect(expirationFromTtl(30 * 86400 * 1000 + 1, now)).toBe(Math.ceil((now + 30 * 86400 * 1000 + 1) / 1000));
+    expect(expirationFromTtl(-5, now)).toBe(0);
+    expect(expirationFromTtl(1, now)).toBe(2);
+    expect(expirationFromTtl(500, now)).toBe(2);
+    expect(expirationFromTtl(1000, now)).toBe(2);
+    expect(expirationFromTtl(1001, now)).toBe(3);
+    expect(expirationFromTtl(30 * 86400 * 1000 - 1000, now)).toBe(30 * 86400);
+    expect(expirationFromTtl(30 * 86400 * 1000, now)).toBe(Math.ceil((now + 30 * 86400 * 1000) / 1000) + 1);
+    // Past what memcached takes (2038): no expiration there, the envelope's time expires it.
+    expect(expirationFromTtl(20 * 365 * 86400 * 1000, now)).toBe(0);
   });
 });

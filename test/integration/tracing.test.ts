@@ -288,11 +288,49 @@ describe('libmemcached:server', () => {
     await Promise.all([b.stop(), revived?.stop()]);
   });
 
-  test('nothing is kept or published without a subscriber', async () => {
-    const seen = await serverEvents(async () => {
-      const c = new Client([`127.0.0.1:${await freePort()}`], { behaviors: { connect_timeout: 200 } });
-      await c.close();
+  test('what was known is dropped when the last subscriber leaves: a server is reported afresh', async () => {
+    const server = await startMemcached();
+    const port = server.port;
+    const c = new Client([server.spec], { behaviors: { connect_timeout: 200, retry_timeout: 1 } });
+    expect(await c.set('s:k', 'v')).toBe(true);
+    await server.stop();
+    // Seen failing while subscribed...
+    expect((await serverEvents(() => c.get('s:k').then(() => undefined, () => undefined))).map((m) => m.event)).toEqual(['failed']);
+    // ...then unsubscribed: it fails on, comes back and is used, all unwatched.
+    await c.get('s:k').catch(() => undefined);
+    const revived = await startMemcached({ port });
+    const until = Date.now() + 5000;
+    while (Date.now() < until && !(await c.set('s:k', 'back').catch(() => false))) await new Promise((r) => setTimeout(r, 100));
+    // Subscribed again: a success reports nothing (it was not known down), and a new failure is
+    // reported as one.
+    const after = await serverEvents(async () => {
+      expect(await c.get('s:k')).toBe('back');
+      await revived.stop();
+      await c.get('s:k').catch(() => undefined);
     });
-    expect(seen).toEqual([]);
+    expect(after.map((m) => m.event)).toEqual(['failed']);
+    await c.close();
+  });
+
+  test('a UNIX socket server is named by its path', async () => {
+    const socket = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lmc-sock-')), 'mc.sock');
+    const server = await startMemcached({ socket });
+    const c = new Client([socket], { behaviors: { connect_timeout: 200, retry_timeout: 1 } });
+    expect(await c.set('u:k', 'v')).toBe(true);
+    const seen = await serverEvents(async () => {
+      await server.stop();
+      await c.get('u:k').catch(() => undefined);
+      const revived = await startMemcached({ socket });
+      const until = Date.now() + 5000;
+      while (Date.now() < until && !(await c.set('u:k', 'back').catch(() => false))) await new Promise((r) => setTimeout(r, 100));
+      await revived.stop();
+    });
+    expect(seen.map((m) => [m.event, m.server])).toEqual([
+      ['failed', socket],
+      ['recovered', socket],
+    ]);
+    const traced = await recorded(() => c.get('u:k').catch(() => undefined));
+    expect(traced[0].context.servers).toEqual([socket]);
+    await c.close();
   });
 });
