@@ -207,11 +207,15 @@ test.each([
 
   expect(failures(before)).toEqual([]);
   // The crash costs few operations: those in flight to it when it died, then one to find it
-  // refused, one again at each retry after dead_timeout while it stays dead. It may cost none:
-  // the operation that ejects it is retried on the new ring, and a run in which only such
-  // operations met the dead server fails nothing (seen in CI with 1 connection). That the
-  // crash was noticed at all shows below: its keys were served while it was dead.
-  expect(failures(dead).length).toBeLessThanOrEqual(WORKERS + 4 * connections);
+  // refused, and at each retry after dead_timeout while it stays dead, what is in flight to it
+  // on the connection that retries: each of the `connections` I/O threads retries on its own,
+  // once in this 4 s window (dead_timeout 2 s), and up to every worker's operation may be
+  // waiting on it then (seen under the sanitizer build with 3 connections: 43 failures, in bursts
+  // at 2.43 and 2.58 s). It may cost none: the operation that ejects it is retried on the new
+  // ring, and a run in which only such operations met the dead server fails nothing (seen in CI
+  // with 1 connection). That the crash was noticed at all shows below: its keys were served
+  // while it was dead.
+  expect(failures(dead).length).toBeLessThanOrEqual(WORKERS * (1 + connections) + 4 * connections);
   expect(failures(returning).length).toBeLessThanOrEqual(WORKERS + 2 * connections);
   // Its keys moved: while it was dead, nearly every operation on them succeeded.
   const victimSet = new Set(victimKeys);
