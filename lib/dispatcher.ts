@@ -5,7 +5,7 @@
  */
 import { ClientClosedError, Failure, NotSupportedError, errorFromReturnCode } from './errors';
 import { isSoft } from './constants';
-import { Key, MAX_MULTI_KEYS, checkKey, isKey, keyText } from './keys';
+import { Key, checkKey, isKey, keyText, readKeys } from './keys';
 import { Done, ItemDone, ValueRead, Waiter, readCompletions } from './native/completion-reader';
 import { native } from './native/load';
 import { OpCode } from './native/protocol';
@@ -64,32 +64,6 @@ function settle<T>(
       reject(failure);
     }
   };
-}
-
-/**
- * The keys of a multi-key call, copied into a dense array before anything is queued. An array
- * is read index by index (a hole reads as undefined, which checkKey refuses, where Array#map
- * would skip it and leave the call one key short); any other iterable is iterated, up to
- * MAX_MULTI_KEYS. A getter, Proxy trap or iterator that throws rejects the call with its error.
- */
-function readKeys(keys: unknown, operation: string): Key[] {
-  const tooMany = () => new RangeError(`${operation}: more than ${MAX_MULTI_KEYS} keys in one call`);
-  if (Array.isArray(keys)) {
-    const length = keys.length;
-    if (length > MAX_MULTI_KEYS) throw tooMany();
-    const list = new Array<Key>(length);
-    for (let i = 0; i < length; i++) list[i] = keys[i] as Key;
-    return list;
-  }
-  if (keys === null || typeof keys !== 'object' || typeof (keys as Iterable<unknown>)[Symbol.iterator] !== 'function') {
-    throw new TypeError(`${operation}: keys must be an iterable of keys (an array, a Set, ...)`);
-  }
-  const list: Key[] = [];
-  for (const key of keys as Iterable<Key>) {
-    if (list.length === MAX_MULTI_KEYS) throw tooMany();
-    list.push(key);
-  }
-  return list;
 }
 
 /** The option names each multi-key operation takes (setMulti/addMulti: the store options too). */

@@ -80,3 +80,34 @@ export function checkKey(key: unknown, operation: string, extra: number, binary:
 export function keyText(key: Key): string {
   return typeof key === 'string' ? key : key.toString('utf8');
 }
+
+/**
+ * The keys of a multi-key call, copied into a dense array before anything is queued. An array
+ * is read index by index (a hole reads as undefined, which checkKey refuses, where Array#map
+ * would skip it and leave the call one key short); any other iterable is iterated, up to
+ * MAX_MULTI_KEYS. A getter, Proxy trap or iterator that throws rejects the call with its error.
+ */
+export function readKeys(keys: unknown, operation: string): Key[] {
+  const tooMany = () => new RangeError(`${operation}: more than ${MAX_MULTI_KEYS} keys in one call`);
+  if (Array.isArray(keys)) {
+    const length = keys.length;
+    if (length > MAX_MULTI_KEYS) throw tooMany();
+    const list = new Array<Key>(length);
+    for (let i = 0; i < length; i++) list[i] = keys[i] as Key;
+    return list;
+  }
+  if (keys === null || typeof keys !== 'object' || typeof (keys as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+    throw new TypeError(`${operation}: keys must be an iterable of keys (an array, a Set, ...)`);
+  }
+  const list: Key[] = [];
+  for (const key of keys as Iterable<Key>) {
+    if (list.length === MAX_MULTI_KEYS) throw tooMany();
+    list.push(key);
+  }
+  return list;
+}
+
+/** `prefix` and `key` as one key (what libmemcached places and sends), or `key` alone. */
+export function prefixedKey(prefix: Key | undefined, key: Key): Key {
+  return prefix === undefined ? key : Buffer.concat([Buffer.from(prefix as string), Buffer.from(key as string)]);
+}

@@ -5,7 +5,7 @@
  * published once, not every failed operation.
  */
 import { returnCode } from './constants';
-import type { Key } from './keys';
+import { Key, prefixedKey } from './keys';
 import { serverAddress } from './servers';
 import { publishServerEvent } from './tracing';
 
@@ -74,7 +74,7 @@ export class ServerWatch {
     for (const key of Array.isArray(keys) ? (keys as readonly Key[]) : [keys as Key]) {
       let index: number;
       try {
-        index = this.#serverIndex(prefix === undefined ? key : Buffer.concat([Buffer.from(prefix as string), Buffer.from(key as string)]));
+        index = this.#serverIndex(prefixedKey(prefix, key));
       } catch {
         continue;
       }

@@ -6,7 +6,7 @@
  */
 import * as diagnostics from 'node:diagnostics_channel';
 import { types } from 'node:util';
-import { MAX_MULTI_KEYS } from './keys';
+import { isKey, prefixedKey, readKeys } from './keys';
 import { serverAddress } from './servers';
 
 /** The context object of `libmemcached:command`'s events (docs/tracing.md). */
@@ -85,22 +85,6 @@ export interface Placement<C> {
   servers(client: C): readonly string[];
 }
 
-/**
- * An iterator's keys, read into an array as the operation would read them: one past
- * MAX_MULTI_KEYS at most, so that an endless iterator is refused by the operation (too many
- * keys) as it is untraced, rather than read forever.
- */
-function readCapped(keys: Iterable<unknown>): unknown[] {
-  const list: unknown[] = [];
-  for (const key of keys) {
-    list.push(key);
-    if (list.length > MAX_MULTI_KEYS) break;
-  }
-  return list;
-}
-
-const isKey = (k: unknown): k is string | Buffer => typeof k === 'string' || Buffer.isBuffer(k);
-
 /** The servers `keys` map to, in server order; undefined if one cannot be placed. */
 function serversOf<C>(client: C, placement: Placement<C>, keys: Iterable<unknown>, prefix: unknown): string[] | undefined {
   const all = placement.servers(client);
@@ -108,8 +92,7 @@ function serversOf<C>(client: C, placement: Placement<C>, keys: Iterable<unknown
   try {
     for (const key of keys) {
       if (!isKey(key)) return undefined;
-      const full = isKey(prefix) ? Buffer.concat([Buffer.from(prefix as string), Buffer.from(key as string)]) : key;
-      used.add(placement.serverIndex(client, full));
+      used.add(placement.serverIndex(client, prefixedKey(isKey(prefix) ? prefix : undefined, key)));
       if (used.size === all.length) break;
     }
   } catch {
@@ -136,7 +119,8 @@ function contextOf<C>(client: C, placement: Placement<C>, operation: string, sha
       if (servers) context.servers = servers;
     }
   } else if (shape === 'keys') {
-    if (!Array.isArray(first) && first !== null && typeof first === 'object' && Symbol.iterator in first) args[0] = readCapped(first as Iterable<unknown>);
+    // Read as the operation reads keys (dispatcher's readKeys): its errors are the call's.
+    if (!Array.isArray(first) && first !== null && typeof first === 'object' && Symbol.iterator in first) args[0] = readKeys(first, operation);
     if (Array.isArray(args[0])) {
       context.keyCount = args[0].length;
       const servers = serversOf(client, placement, args[0], options !== null && typeof options === 'object' ? options.keyPrefix : undefined);
