@@ -19,6 +19,7 @@
       'src/core/operation.cc',
       'src/core/sasl_loader.cc',
       'src/core/tls_support.cc',
+      'src/core/value_pool.cc',
     ],
     'include_dirs': ['src', "<!(node -p \"require('node-addon-api').include_dir\")"],
     'defines': [
@@ -26,8 +27,8 @@
       'NAPI_VERSION=8',
       'NAPI_CPP_EXCEPTIONS',
       'NODE_ADDON_API_DISABLE_DEPRECATED',
-      # Values are copied into JS-owned Buffers; no external memory (V8 sandbox safe).
-      'NODE_API_NO_EXTERNAL_BUFFERS_ALLOWED',
+      # External buffers are used for large values only, with a copy where a V8 sandbox
+      # refuses them (src/binding/client.cc, LargeValue; docs/performance.md).
     ],
     'cflags!': ['-fno-exceptions'],
     'cflags_cc!': ['-fno-exceptions', '-std=gnu++17', '-std=gnu++20'],

@@ -12,6 +12,7 @@ import { OpCode } from './native/protocol';
 import { RequestWriter } from './native/request-writer';
 import type { NativeClient, NativeConfig, OnComplete } from './native/surface';
 import { Encoded, Prepared, isPromise } from './codecs/prepared';
+import { FLAG_TEXT } from './codecs/values';
 import type { ServerWatch } from './server-watch';
 import { serverChannel } from './tracing';
 import { INCR_MULTI_OPTION_NAMES, MULTI_OPTION_NAMES, STORE_MULTI_OPTION_NAMES, checkOptionNames } from './option-names';
@@ -137,7 +138,9 @@ export class Dispatcher {
     this.#udp = udp;
     this.#onComplete = (meta, slab, extras, records) => readCompletions(meta, slab, extras, records, this.#take, decodesText);
     try {
-      this.#native = new native.Client(config, this.#onComplete, source);
+      // textFlags: the addon delivers large plain text as a string, made without a copy where
+      // it can be (src/binding/client.cc, LargeValue), as readCompletions does for small text.
+      this.#native = new native.Client(decodesText ? { ...config, textFlags: FLAG_TEXT } : config, this.#onComplete, source);
     } catch (error) {
       // libmemcached refusing a server or a behavior: its return code's error class, never a
       // plain Error.

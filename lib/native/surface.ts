@@ -25,6 +25,8 @@ export interface NativeConfig {
   maxValueSize: number;
   /** TLS for every TCP server (lib/tls.ts normalises the option). */
   tls?: NativeTlsConfig;
+  /** The flags of plain text under the default deserializer: such a large value arrives as a string. */
+  textFlags?: number;
 }
 
 /** The `tls` option as the addon reads it: PEM as text, defaults filled in. */
@@ -105,4 +107,6 @@ export interface NativeModule {
   tlsUnavailableReason: string;
   /** 'static' for the bundled build, 'system' when linked against the distribution's library. */
   linkage: 'static' | 'system';
+  /** The large-value pool (src/core/value_pool.h): bytes in free blocks, blocks handed out again. */
+  valuePoolStats(): { freeBytes: number; recycled: number };
 }

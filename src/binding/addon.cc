@@ -6,6 +6,7 @@
 #include "constants.h"
 #include "core/sasl_loader.h"
 #include "core/tls_support.h"
+#include "core/value_pool.h"
 #include "protocol.h"
 
 #if LIBMEMCACHED_VERSION_HEX < 0x001001004
@@ -14,9 +15,20 @@
 
 namespace {
 
+// valuePoolStats(): the large-value pool's free bytes and how many blocks it has handed out
+// again (core/value_pool.h), for tests and for looking into memory use.
+Napi::Value ValuePoolStats(const Napi::CallbackInfo& info) {
+  Napi::Object stats = Napi::Object::New(info.Env());
+  lmc::ValuePool& pool = lmc::ValuePool::Shared();
+  stats.Set("freeBytes", Napi::Number::New(info.Env(), static_cast<double>(pool.free_bytes())));
+  stats.Set("recycled", Napi::Number::New(info.Env(), static_cast<double>(pool.recycled())));
+  return stats;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Client", lmc::Client::Define(env));
   exports.Set("constants", lmc::Constants(env));
+  exports.Set("valuePoolStats", Napi::Function::New(env, ValuePoolStats, "valuePoolStats"));
   exports.Set("protocol", lmc::protocol::Protocol(env));
   // The library actually linked (for a system build it can differ from the headers used).
   exports.Set("libmemcachedVersion", Napi::String::New(env, memcached_lib_version()));

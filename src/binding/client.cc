@@ -1,8 +1,11 @@
 #include "client.h"
 
+#include <dlfcn.h>
+
 #include <cstring>
 
 #include "core/config.h"
+#include "core/value_pool.h"
 
 namespace lmc {
 
@@ -13,8 +16,91 @@ using namespace protocol;  // the batch format (src/protocol.h)
 // Small values share one slab Buffer per delivery, which JavaScript slices without copying;
 // larger ones get a Buffer of their own so that keeping one value cannot pin a big slab.
 constexpr size_t kSlabValueMax = 4096;
-constexpr size_t kSlabMax = 256 * 1024;
-constexpr size_t kMetaKeptMax = 64 * 1024;  // bytes: a larger meta array is used once
+// The slab kept from one delivery to the next is at most kSlabKeptMax (the small values of a
+// getMulti of some 10,000 keys); a delivery with more gets a slab of its own, up to kSlabMax,
+// rather than a Buffer per value (getMulti(10000) of 100-byte values made 7,400 Buffers per call
+// with a 256 KiB slab, and a fresh 1 MiB slab per call cost its page faults).
+constexpr size_t kSlabKeptMax = 1024 * 1024;
+constexpr size_t kSlabMax = 4 * 1024 * 1024;
+// Bytes: a larger meta array is used once (256 KiB: the records of a getMulti of 16,000 keys).
+constexpr size_t kMetaKeptMax = 256 * 1024;
+// Text this long or longer is made an external string: V8 would put a copy of it in its large
+// object space, fresh memory whose page faults cost more than the copy (docs/performance.md).
+// Shorter text is copied into the young generation, whose pages V8 recycles.
+constexpr size_t kExternalStringMin = 128 * 1024;
+
+// node_api_create_external_string_latin1 (Node 20.4 and later, Node-API 10), looked up at load
+// time so that the addon still loads, and copies, where it is missing.
+using CreateExternalLatin1 = napi_status (*)(napi_env, char*, size_t, napi_finalize, void*, napi_value*, bool*);
+const CreateExternalLatin1 create_external_latin1 =
+    reinterpret_cast<CreateExternalLatin1>(dlsym(RTLD_DEFAULT, "node_api_create_external_string_latin1"));
+
+// A pooled value's block comes back to the pool when JavaScript has collected its Buffer or
+// string (the hint is the block's capacity). An external string's bytes were reported to V8 as
+// external memory, which this takes back: V8 does not count them itself.
+void FinalizePooledBuffer(napi_env, void* data, void* hint) {
+  ValuePool::Shared().Give(static_cast<char*>(data), reinterpret_cast<uintptr_t>(hint));
+}
+void FinalizePooledString(napi_env env, void* data, void* hint) {
+  size_t capacity = reinterpret_cast<uintptr_t>(hint);
+  // (No env when the environment is gone.)
+  if (env != nullptr) {
+    int64_t ignored;
+    napi_adjust_external_memory(env, -static_cast<int64_t>(capacity), &ignored);
+  }
+  ValuePool::Shared().Give(static_cast<char*>(data), capacity);
+}
+
+// Clears an exception a failed napi call may have left (a string too long for V8): the value
+// is then delivered another way.
+void ClearPending(napi_env env) {
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    napi_value ignored;
+    napi_get_and_clear_last_exception(env, &ignored);
+  }
+}
+
+// A large value as JavaScript gets it, without copying its bytes where possible: text (flags
+// equal to `text_flags`, under the default deserializer) as a string, anything else as a Buffer.
+// Sets `value` to nullptr when nothing could be made. The block is handed over to the value
+// (`bytes` released) or stays with `bytes`, which gives it back when the operation is recycled.
+napi_value LargeValue(napi_env env, PooledBytes& bytes, bool text) {
+  napi_value value = nullptr;
+  void* hint = reinterpret_cast<void*>(static_cast<uintptr_t>(bytes.capacity()));
+  if (text) {
+    bool ascii = bytes.IsAscii();
+    if (ascii && bytes.size() >= kExternalStringMin && create_external_latin1 != nullptr) {
+      bool copied = false;
+      int64_t ignored;
+      // Reported before the string exists: its finalizer may run within the call (when V8
+      // copies it instead) and takes the report back.
+      napi_adjust_external_memory(env, static_cast<int64_t>(bytes.capacity()), &ignored);
+      if (create_external_latin1(env, bytes.data(), bytes.size(), FinalizePooledString, hint, &value, &copied) == napi_ok) {
+        bytes.Release();
+        return value;
+      }
+      napi_adjust_external_memory(env, -static_cast<int64_t>(bytes.capacity()), &ignored);
+      ClearPending(env);
+    }
+    // ASCII is its own Latin-1; otherwise decoded as Buffer#toString would.
+    napi_status status = ascii ? napi_create_string_latin1(env, bytes.data(), bytes.size(), &value)
+                                       : napi_create_string_utf8(env, bytes.data(), bytes.size(), &value);
+    if (status == napi_ok) return value;
+    // Too long for a string: a Buffer, whose decoding then reports it (ERR_STRING_TOO_LONG).
+    ClearPending(env);
+    value = nullptr;
+  }
+  if (napi_create_external_buffer(env, bytes.size(), bytes.data(), FinalizePooledBuffer, hint, &value) == napi_ok) {
+    bytes.Release();
+    return value;
+  }
+  // Where external buffers are not allowed (a V8 sandbox, as in Electron): a copy.
+  ClearPending(env);
+  value = nullptr;
+  napi_create_buffer_copy(env, bytes.size(), bytes.data(), nullptr, &value);
+  return value;
+}
 
 // Copies a string (as UTF-8) or a Buffer into `out`; false when `value` is neither.
 bool CopyBytes(napi_env env, napi_value value, std::string& out) {
@@ -112,6 +198,8 @@ Client::Client(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Client>(info) 
     throw Napi::TypeError::New(env, "Client(config, onComplete[, source])");
   }
   ClientConfig config = ReadConfig(info[0].As<Napi::Object>());
+  Napi::Value text_flags = info[0].As<Napi::Object>().Get("textFlags");
+  if (text_flags.IsNumber()) text_flags_ = text_flags.As<Napi::Number>().Int64Value();
   memcached_st* master;
   if (info.Length() > 2 && info[2].IsObject()) {
     void* source = nullptr;
@@ -175,6 +263,8 @@ void Client::Release(bool from_cleanup_hook) {
   // Within 250 ms, whatever the servers do (a thread blocked on a hung server is left to finish
   // in the background); no wake-up can follow, so the channel can go.
   engine_->Shutdown();
+  // What this client read may never be read again: the pool's free blocks go back to the system.
+  ValuePool::Shared().Trim();
   // The delivery buffers' references are deleted on both paths. A dying env deletes only the
   // references Node-API owns (wraps, callback data); one made by napi_create_reference it merely
   // unlinks, so skipping this from the cleanup hook leaked both on every worker exit. Deleting
@@ -396,9 +486,13 @@ void Client::Retire(Operation* op) {
   // in place: a steady stream of gets and getMultis allocates nothing per key or value (a
   // getMulti(100) otherwise makes and frees 200 strings, half of them across threads). Only
   // within a budget, so that an idle client holds at most kRetainedBytesMax for it.
-  constexpr size_t kRetainedBytesMax = 1 << 20;
+  // (4 MiB: a getMulti of 10,000 keys, some 2.7 MB of items and values, is recycled too.)
+  constexpr size_t kRetainedBytesMax = 4 << 20;
   size_t bytes = op->items.capacity() * sizeof(Item);
-  for (const Item& item : op->items) bytes += item.key.capacity() + item.value.capacity() + item.result.capacity();
+  for (Item& item : op->items) {
+    item.large.Reset();  // (a pooled block is not kept idle in a free operation)
+    bytes += item.key.capacity() + item.value.capacity() + item.result.capacity();
+  }
   if (retained_bytes_ + bytes <= kRetainedBytesMax) {
     op->retained_bytes = bytes;
     retained_bytes_ += bytes;
@@ -474,7 +568,7 @@ void Client::Deliver(napi_env env) {
   for (Operation* op : done) {
     records += op->multi ? op->items.size() + 1 : 1;
     for (const Item& item : op->items) {
-      if (item.hit && item.result.size() <= kSlabValueMax && slab_size + item.result.size() <= kSlabMax) {
+      if (item.hit && item.large.empty() && item.result.size() <= kSlabValueMax && slab_size + item.result.size() <= kSlabMax) {
         slab_size += item.result.size();
       }
     }
@@ -483,7 +577,7 @@ void Client::Deliver(napi_env env) {
   // meta array only during the call, and says (by returning true) when it kept no view of the
   // slab, having decoded every value in it to a string. A slab it keeps a view of is left to it.
   napi_value meta_array = Reusable(env, meta_, records * kRecordWords * sizeof(uint32_t), kMetaKeptMax, true);
-  napi_value slab = Reusable(env, slab_, slab_size, kSlabMax, false);
+  napi_value slab = Reusable(env, slab_, slab_size, kSlabKeptMax, false);
   void* meta_data = meta_.data;
   void* slab_data = slab_.data;
   napi_value extras = nullptr;
@@ -507,23 +601,32 @@ void Client::Deliver(napi_env env) {
   napi_value undefined;
   napi_get_undefined(env, &undefined);
 
-  // Writes an item's value to the slab, or makes it a Buffer of its own (the Value extra);
-  // returns its value-length word.
+  // Writes an item's value to the slab, or makes it a value of its own (the Value extra);
+  // returns its value-length word. A value that cannot be made (out of memory) fails its item,
+  // and never reads as a miss.
   napi_value own_value = nullptr;
-  auto value = [&](const Item& item) -> uint32_t {
+  auto value = [&](Item& item) -> uint32_t {
     own_value = nullptr;
     if (!item.hit) return kNoValue;
-    size_t size = item.result.size();
-    if (size <= kSlabValueMax && size <= slab_left) {
-      // Not for an empty value: the slab may be a zero-length Buffer, whose data pointer is null,
-      // and memcpy's pointers must not be null even for 0 bytes (UBSan: nonnull-attribute).
-      if (size != 0) memcpy(slab_cursor, item.result.data(), size);
-      slab_cursor += size;
-      slab_left -= size;
-      return static_cast<uint32_t>(size);
+    if (!item.large.empty()) {
+      own_value = LargeValue(env, item.large, text_flags_ >= 0 && item.result_flags == static_cast<uint32_t>(text_flags_));
+    } else {
+      size_t size = item.result.size();
+      if (size <= kSlabValueMax && size <= slab_left) {
+        // Not for an empty value: the slab may be a zero-length Buffer, whose data pointer is
+        // null, and memcpy's pointers must not be null even for 0 bytes (UBSan: nonnull-attribute).
+        if (size != 0) memcpy(slab_cursor, item.result.data(), size);
+        slab_cursor += size;
+        slab_left -= size;
+        return static_cast<uint32_t>(size);
+      }
+      napi_create_buffer_copy(env, size, item.result.data(), nullptr, &own_value);
     }
-    napi_create_buffer_copy(env, size, item.result.data(), nullptr, &own_value);
-    return kValueInExtras;
+    if (own_value != nullptr) return kValueInExtras;
+    ClearPending(env);
+    item.hit = false;
+    item.rc = MEMCACHED_MEMORY_ALLOCATION_FAILURE;
+    return kNoValue;
   };
   // The extras of an item and of an operation, in the order src/protocol.h defines, each when it
   // applies (the conditions are the ones documented on Extra).
@@ -573,20 +676,25 @@ void Client::Deliver(napi_env env) {
       meta[kRecordFlags] = static_cast<uint32_t>(op->items.size());
       meta[kRecordValueLength] = kMultiRecord;
       meta += kRecordWords;
-      for (const Item& item : op->items) {
+      for (Item& item : op->items) {
+        meta[kItemValueLength] = value(item);
         meta[kItemRc] = item.rc;
         meta[kItemFlags] = item.result_flags;
-        meta[kItemValueLength] = value(item);
         meta[kItemUnused] = 0;
         meta += kRecordWords;
         item_extras(op, item);
       }
     } else {
-      const Item* item = op->items.empty() ? nullptr : &op->items[0];
+      Item* item = op->items.empty() ? nullptr : &op->items[0];
+      meta[kRecordValueLength] = item != nullptr ? value(*item) : kNoValue;
+      if (item != nullptr && item->rc == MEMCACHED_MEMORY_ALLOCATION_FAILURE && soft) {
+        op->rc = item->rc;
+        op->error = "out of memory for the value read";
+        soft = false;
+      }
       meta[kRecordId] = op->id;
       meta[kRecordRc] = op->rc;
       meta[kRecordFlags] = item != nullptr ? item->result_flags : 0;
-      meta[kRecordValueLength] = item != nullptr ? value(*item) : kNoValue;
       meta += kRecordWords;
       if (item != nullptr) item_extras(op, *item);
     }

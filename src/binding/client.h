@@ -68,6 +68,9 @@ class Client : public Napi::ObjectWrap<Client> {
   size_t retained_bytes_ = 0;  // the free operations' item storage (see Retire)
   ReusableBuffer meta_;
   ReusableBuffer slab_;
+  // The flags of plain text under the default deserializer, which a large value is delivered
+  // as a string for (the codec's FLAG_TEXT, passed as config.textFlags); -1: none.
+  int64_t text_flags_ = -1;
   uint32_t in_flight_ = 0;
   bool released_ = false;
 };

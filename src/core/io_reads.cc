@@ -126,7 +126,12 @@ void IoThread::Fetch(bool may_retry) {
       for (uint32_t i = read_heads_[head].first; i != kNoItem; i = read_items_[i].next) {
         Item* item = read_items_[i].item;
         item->hit = true;
-        item->result.assign(data != nullptr ? data : "", length);
+        // A large value goes to a pooled block, which JavaScript then takes over without a
+        // copy (value_pool.h): the first item asking for it takes libmemcached's own buffer,
+        // any other gets a copy. When no block can be had, it goes to `result` like any other.
+        bool pooled = length >= kPooledValueMin &&
+                      (i == read_heads_[head].first ? item->large.Adopt(result_.value, length) : item->large.Assign(data, length));
+        if (!pooled) item->result.assign(data != nullptr ? data : "", length);
         item->result_flags = memcached_result_flags(&result_);
         item->result_cas = memcached_result_cas(&result_);
       }

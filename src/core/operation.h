@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/value_pool.h"
 #include "protocol.h"
 
 namespace lmc {
@@ -49,7 +50,8 @@ struct Item {
   bool hit = false;
   uint32_t result_flags = 0;
   uint64_t result_cas = 0;
-  std::string result;
+  std::string result;  // the value read, unless `large` holds it
+  PooledBytes large;   // the value read, when at least kPooledValueMin bytes long
 
   // A recycled item (see Client::Retire) keeps its strings' capacity; this clears the rest.
   void ResetOutputs() {
@@ -58,6 +60,7 @@ struct Item {
     result_flags = 0;
     result_cas = 0;
     result.clear();
+    large.Reset();
   }
 };
 

@@ -144,6 +144,59 @@ const scenarios = {
     post('busy');
   },
 
+  /**
+   * Large values read without a copy (src/core/value_pool.h): prints what V8 counts as external
+   * memory while forty 256 KiB values (half text, half Buffers) are held and after they are
+   * collected, whether their blocks were handed out again to the next reads, and whether every
+   * value read back was whole. Needs --expose-gc.
+   */
+  'large-values'(spec) {
+    const native = require(path.join(__dirname, '..', '..', 'dist', 'native', 'load')).native;
+    const text = 't'.repeat(256 * 1024);
+    const bytes = Buffer.alloc(256 * 1024, 7);
+    (async () => {
+      const mc = new Client([spec]);
+      await mc.set('large:text', text);
+      await mc.set('large:bytes', bytes);
+      const settle = async () => {
+        for (let i = 0; i < 5; i++) {
+          gc();
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+      await settle();
+      const before = process.memoryUsage().external;
+      let held = [];
+      let whole = true;
+      for (let i = 0; i < 20; i++) held.push(await mc.get('large:text'), await mc.get('large:bytes'));
+      for (let i = 0; i < held.length; i += 2) whole &&= held[i] === text && Buffer.isBuffer(held[i + 1]) && held[i + 1].equals(bytes);
+      const holding = process.memoryUsage().external;
+      held = [];
+      await settle();
+      const after = process.memoryUsage().external;
+      const recycledBefore = native.valuePoolStats().recycled;
+      for (let i = 0; i < 10; i++) whole &&= (await mc.get('large:text')) === text;
+      const recycled = native.valuePoolStats().recycled - recycledBefore;
+      await mc.close();
+      const mib = (n) => (n / 1048576).toFixed(1);
+      console.log(`held ${mib(holding - before)} MiB, after gc ${mib(after - before)} MiB, recycled ${recycled}, whole ${whole}`);
+    })();
+  },
+
+  /** Worker: reads large values, text and Buffer, keeps them, and posts them back (copied). */
+  'worker-large'(spec) {
+    (async () => {
+      const mc = new Client([spec]);
+      await mc.set('worker:large:text', 'w'.repeat(300 * 1024));
+      await mc.set('worker:large:bytes', Buffer.alloc(300 * 1024, 9));
+      const kept = [await mc.get('worker:large:text'), await mc.get('worker:large:bytes')];
+      post({ text: kept[0], bytes: Buffer.from(/** @type {Buffer} */ (kept[1])) });
+      // Left open, values still held, kept alive by a timer: the worker is terminated with both
+      // values alive.
+      setInterval(() => kept.length, 1000);
+    })();
+  },
+
   /** Worker: a get blocked on a hung server (5 s timeouts); posts 'blocked' 200 ms later. */
   'worker-blocked'(hungSpec) {
     const hung = new Client([hungSpec], { behaviors: { _poll_timeout: 5000, connect_timeout: 5000 } });

@@ -89,6 +89,20 @@ test('an unused client is garbage-collected', async () => {
   expect(run.stdout).toContain('collected 20');
 });
 
+test('large values are counted as external memory while held, freed when collected, and their blocks reused', async () => {
+  const run = await runChild('large-values', [server.spec], ['--expose-gc']);
+  expect(run.code).toBe(0);
+  const m = /held ([\d.]+) MiB, after gc ([\d.-]+) MiB, recycled (\d+), whole (\w+)/.exec(run.stdout);
+  expect(m).not.toBeNull();
+  const [held, after, recycled, whole] = [Number(m![1]), Number(m![2]), Number(m![3]), m![4]];
+  expect(whole).toBe('true');
+  // Forty values of 256 KiB: 10 MiB, which V8 must know of (or it would not collect them in
+  // time); once collected, it is taken back, and the next reads reuse their blocks.
+  expect(held).toBeGreaterThanOrEqual(9.5);
+  expect(after).toBeLessThan(2);
+  expect(recycled).toBeGreaterThanOrEqual(5);
+});
+
 test('close() waits for in-flight reads and writes of every kind', async () => {
   const mc = new Client([server.spec], { connections: 2 });
   const work = [
@@ -148,6 +162,26 @@ describe('worker threads', () => {
     });
     expect(message).toBe('from a worker');
     expect(await exited).toBe(0);
+  });
+
+  test('a worker terminated while it holds large values read without a copy does not crash the process', async () => {
+    // Their memory belongs to the addon's pool (external Buffer and string): the worker's
+    // teardown frees them while the main thread goes on reading large values of its own.
+    const mc = new Client([server.spec]);
+    await mc.set('main:large', 'm'.repeat(300 * 1024));
+    for (let i = 0; i < 5; i++) {
+      const worker = startWorker('worker-large', server.spec);
+      const message = (await new Promise((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      })) as { text: string; bytes: Uint8Array };
+      expect(message.text).toBe('w'.repeat(300 * 1024));
+      expect(Buffer.from(message.bytes).equals(Buffer.alloc(300 * 1024, 9))).toBe(true);
+      const reading = mc.get('main:large');
+      expect(await worker.terminate()).toBe(1);
+      expect(await reading).toBe('m'.repeat(300 * 1024));
+    }
+    await mc.close();
   });
 
   test('terminating workers at any moment of a steady load of completions does not crash the process', async () => {
