@@ -17,6 +17,7 @@ const path = require('node:path');
 const { monitorEventLoopDelay } = require('node:perf_hooks');
 const { freePort, startMemcached, waitForPort } = require('../scripts/lib/memcached-server');
 const { createTlsCertificates } = require('../scripts/lib/tls-certificates');
+const { buildRaw, startRawRunner } = require('./raw-runner');
 
 const root = path.join(__dirname, '..');
 const args = process.argv.slice(2);
@@ -187,50 +188,7 @@ function median(values) {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-function buildRaw() {
-  const prefix = path.join(root, 'deps/.cache/install');
-  const out = path.join(root, 'build/bench-raw');
-  fs.mkdirSync(path.dirname(out), { recursive: true });
-  execFileSync('cc', [
-    '-O2',
-    '-o',
-    out,
-    path.join(__dirname, 'raw.c'),
-    `-I${prefix}/include`,
-    `${prefix}/lib/libmemcachedutil.a`,
-    `${prefix}/lib/libmemcached.a`,
-    `${prefix}/lib/libhashkit.a`,
-    '-lsasl2',
-    // libmemcached's TLS code (deps/patches/0007-tls.patch) calls OpenSSL: the addon finds it
-    // inside Node, a C program links the system's (libssl-dev, among the system packages).
-    '-lssl',
-    '-lcrypto',
-    '-lstdc++',
-    '-lpthread',
-  ]);
-  return out;
-}
 
-/**
- * Runs the raw C program once per call, from a shell started now. Not with execFileSync from
- * here: every child this process forks makes all of its memory copy-on-write, and each page
- * written afterwards takes a fault (a pooled 256 KiB value block, 64 of them), which made the
- * window after each raw run measure page faults (docs/performance.md).
- */
-function startRawRunner(binary, args) {
-  const shell = spawn('sh', ['-c', 'while read -r _; do "$0" "$@"; done', binary, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = require('node:readline').createInterface({ input: shell.stdout });
-  const waiters = [];
-  lines.on('line', (line) => waiters.shift()?.(line));
-  return {
-    run() {
-      const line = new Promise((resolve) => waiters.push(resolve));
-      shell.stdin.write('\n');
-      return line;
-    },
-    stop: () => shell.stdin.end(),
-  };
-}
 
 async function eventLoopDelay(spec, blackholeSpec) {
   const { Client } = require(root);
