@@ -126,6 +126,10 @@ bool PooledBytes::Assign(const char* data, size_t size) {
 }
 
 bool PooledBytes::Adopt(memcached_string_st& value, size_t size) {
+  // A buffer grown for a larger value earlier is not handed out for a small one (each 256 KiB
+  // value would carry, and be counted as, 4 MiB after a 4 MiB read): the value is copied into a
+  // block of its size instead, and libmemcached keeps its buffer.
+  if (value.current_size > RoundUp(size + 2)) return Assign(value.string, size);
   Reset();
   size_t capacity = 0;
   char* replacement = ValuePool::Shared().Take(value.current_size, &capacity);

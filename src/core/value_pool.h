@@ -86,7 +86,8 @@ class PooledBytes {
   // Takes the `size` bytes of libmemcached's result string `value` without copying them, and
   // gives `value` a pooled block of at least its capacity in exchange. Both are plain malloc
   // memory, which libmemcached (whose handles keep the default allocators) reallocs and frees
-  // as its own. False when out of memory (nothing changed).
+  // as its own. A buffer much larger than the value is not taken: the value is copied. False
+  // when out of memory (nothing changed).
   bool Adopt(memcached_string_st& value, size_t size);
   // Whether every byte is ASCII (which lets text become a one-byte string without decoding).
   bool IsAscii() const;
