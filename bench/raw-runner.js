@@ -38,13 +38,18 @@ function buildRaw() {
  * window after each raw run measure page faults (docs/performance.md).
  */
 function startRawRunner(binary, args) {
-  const shell = spawn('sh', ['-c', 'while read -r _; do "$0" "$@"; done', binary, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // A run that fails prints `failed` instead of its one line of JSON, so that no caller waits
+  // for a line that never comes.
+  const shell = spawn('sh', ['-c', 'while read -r _; do "$0" "$@" || echo failed; done', binary, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = require('node:readline').createInterface({ input: shell.stdout });
   const waiters = [];
   lines.on('line', (line) => waiters.shift()?.(line));
   return {
+    /** The program's output line, or a rejection when it failed. */
     run() {
-      const line = new Promise((resolve) => waiters.push(resolve));
+      const line = new Promise((resolve, reject) =>
+        waiters.push((text) => (text === 'failed' ? reject(new Error(`${path.basename(binary)} ${args.join(' ')} failed`)) : resolve(text))),
+      );
       shell.stdin.write('\n');
       return line;
     },
