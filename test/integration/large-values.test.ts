@@ -6,8 +6,10 @@
  */
 import { randomBytes } from 'node:crypto';
 
-import { Client } from '../../lib';
+import { Client, MemcachedError, TimeoutError } from '../../lib';
+import { CORRECT, FakeRequest, FakeServer, trickle } from '../harness/hostile';
 import { MemcachedServer, PROTOCOLS, startMemcached } from '../harness/memcached';
+import { scaled } from '../harness/timing';
 
 let server: MemcachedServer;
 beforeAll(async () => {
@@ -15,8 +17,13 @@ beforeAll(async () => {
 });
 afterAll(() => server?.stop());
 
-// Around the pooling threshold (32 KiB), the external-string one (128 KiB), and well past both.
-const SIZES = [32 * 1024 - 1, 32 * 1024, 128 * 1024 - 1, 128 * 1024, 300 * 1024 + 3, 900 * 1024];
+// Around libmemcached's 8 KiB read and write buffers (a read or write of 8 KiB or more skips
+// them: deps/patches/0008), the pooling threshold (32 KiB), the external-string one (128 KiB),
+// and well past all of them.
+const SIZES = [
+  8 * 1024 - 1, 8 * 1024, 8 * 1024 + 1, 16 * 1024 + 5,
+  32 * 1024 - 1, 32 * 1024, 128 * 1024 - 1, 128 * 1024, 300 * 1024 + 3, 900 * 1024,
+];
 
 /** Text of `size` UTF-8 bytes: ASCII, or with two- and four-byte characters spread through it. */
 function text(size: number, ascii: boolean): string {
@@ -64,6 +71,16 @@ describe.each(PROTOCOLS)('%s protocol', (name, binary) => {
     expect(Object.keys(got).sort()).toEqual([small, ...values.map(([k]) => k)].sort());
     expect(got[small]).toBe('tiny');
     for (const [k, v] of values) expect(same(got[k], v)).toBe(true);
+  });
+
+  test('a large value that ends its request (a binary set) is not held back: 20 sets of 16 KiB in well under 20 × 200 ms', async () => {
+    // libmemcached sends a large value with MSG_MORE and its last KiB through the write buffer
+    // (deps/patches/0008), whose flush releases it: sent whole with MSG_MORE, a binary set's
+    // value, which nothing follows, waited for the kernel's 200 ms cork timer.
+    const v = randomBytes(16 * 1024);
+    const started = Date.now();
+    for (let i = 0; i < 20; i++) expect(await mc.set(key('corked'), v)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(scaled(2000));
   });
 
   test('large text arrives as a string, large bytes as a Buffer of exactly their length', async () => {
@@ -130,5 +147,71 @@ describe.each(PROTOCOLS)('%s protocol', (name, binary) => {
     for (let i = 0; i < 50; i++) await mc.get(k1);
     expect(kept[0]).toBe(t);
     expect((kept[1] as Buffer).equals(b)).toBe(true);
+  });
+});
+
+// A large value is received straight into its block in as few reads as the kernel allows
+// (deps/patches/0008): one that arrives in many pieces, or stops halfway, is the fake server's
+// to show. Every other request is answered correctly, from the fake's store.
+const POLL = scaled(500);
+const isRead = (r: FakeRequest) => ['get', 'gets', 'getk', 'getkq', 'getq', 'mget'].includes(r.command);
+
+describe.each(PROTOCOLS)('large values from a fake server, %s protocol', (name, binary) => {
+  const big = randomBytes(300 * 1024 + 7);
+  const txt = text(100 * 1024 + 1, true);
+
+  test('a value arriving 1,000 bytes at a time, 1 ms apart every 4 pieces, comes back whole by get, gets and getMulti', async () => {
+    const fake = await FakeServer.start({ script: (r, c) => (isRead(r) ? trickle(c.correct(r), 1000, 1, 4) : CORRECT) });
+    const mc = new Client([fake.spec], { binary });
+    try {
+      expect(await mc.set('big', big)).toBe(true);
+      expect(await mc.set('txt', txt)).toBe(true);
+      expect(((await mc.get('big')) as Buffer).equals(big)).toBe(true);
+      expect(await mc.get('txt')).toBe(txt);
+      const [value] = (await mc.gets('big')) as [Buffer, bigint];
+      expect(value.equals(big)).toBe(true);
+      // (Every key the fake is asked about exists: misses are the real server's tests' to show.)
+      const got = await mc.getMulti(['txt', 'big']);
+      expect(Object.keys(got).sort()).toEqual(['big', 'txt']);
+      expect(got.txt).toBe(txt);
+      expect((got.big as Buffer).equals(big)).toBe(true);
+    } finally {
+      await mc.close();
+      await fake.stop();
+    }
+  });
+
+  test.each([
+    ['closes', 'close'],
+    ['goes silent', 'silence'],
+  ] as const)('a server that %s halfway through a large value: the get rejects with a typed error within the poll timeout; the value is read whole once the server is retried', async (_what, then) => {
+    let cut = true;
+    const fake = await FakeServer.start({
+      script: (r, c) => {
+        if (!isRead(r) || !cut) return CORRECT;
+        cut = false;
+        const reply = c.correct(r);
+        return { kind: 'write', bytes: reply.subarray(0, reply.length >> 1), then };
+      },
+    });
+    const mc = new Client([fake.spec], { binary, behaviors: { _poll_timeout: POLL, retry_timeout: 1 } });
+    try {
+      expect(await mc.set('big', big)).toBe(true);
+      const started = Date.now();
+      const error = await mc.get('big').then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(MemcachedError);
+      if (then === 'silence') expect(error).toBeInstanceOf(TimeoutError);
+      expect(Date.now() - started).toBeLessThan(POLL + 2000);
+      // Nothing of the half-read value is taken for a later reply. (A timeout marks the server
+      // failed until retry_timeout has passed: its gets reject meanwhile.)
+      let read: unknown;
+      for (const end = Date.now() + scaled(5000); read === undefined && Date.now() < end; ) {
+        read = await mc.get('big').catch(() => new Promise((resolve) => setTimeout(resolve, 100)));
+      }
+      expect(Buffer.isBuffer(read) && read.equals(big)).toBe(true);
+    } finally {
+      await mc.close();
+      await fake.stop();
+    }
   });
 });
