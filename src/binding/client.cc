@@ -69,7 +69,7 @@ napi_value LargeValue(napi_env env, PooledBytes& bytes, bool text) {
   napi_value value = nullptr;
   void* hint = reinterpret_cast<void*>(static_cast<uintptr_t>(bytes.capacity()));
   if (text) {
-    bool ascii = bytes.IsAscii();
+    bool ascii = bytes.ascii();
     if (ascii && bytes.size() >= kExternalStringMin && create_external_latin1 != nullptr) {
       bool copied = false;
       int64_t ignored;
@@ -231,7 +231,7 @@ Client::Client(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Client>(info) 
     // The wake is called from I/O threads, under the completions' lock, never after the engine
     // has shut down (see Completions): the channel is released only after that.
     auto wake = [tsfn] { return napi_call_threadsafe_function(tsfn, nullptr, napi_tsfn_nonblocking) == napi_ok; };
-    engine_ = std::make_unique<Engine>(master, config.connections, wake);  // (frees master if it throws)
+    engine_ = std::make_unique<Engine>(master, config.connections, wake, text_flags_);  // (frees master if it throws)
     engine_->Start();
   } catch (const std::exception& e) {
     if (engine_) engine_->Shutdown();
@@ -245,6 +245,7 @@ Client::Client(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Client>(info) 
   // Registered after the threadsafe function so that it runs before the function's own
   // teardown (cleanup hooks run in reverse order).
   napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
+  ValuePool::Shared().AddUser();
 }
 
 Client::~Client() {
@@ -263,8 +264,7 @@ void Client::Release(bool from_cleanup_hook) {
   // Within 250 ms, whatever the servers do (a thread blocked on a hung server is left to finish
   // in the background); no wake-up can follow, so the channel can go.
   engine_->Shutdown();
-  // What this client read may never be read again: the pool's free blocks go back to the system.
-  ValuePool::Shared().Trim();
+  ValuePool::Shared().RemoveUser();
   // The delivery buffers' references are deleted on both paths. A dying env deletes only the
   // references Node-API owns (wraps, callback data); one made by napi_create_reference it merely
   // unlinks, so skipping this from the cleanup hook leaked both on every worker exit. Deleting

@@ -35,7 +35,7 @@ memcached_st* CloneHandle(const memcached_st* source) {
   return clone;
 }
 
-Engine::Engine(memcached_st* master, uint32_t connections, std::function<bool()> wake)
+Engine::Engine(memcached_st* master, uint32_t connections, std::function<bool()> wake, int64_t text_flags)
     : master_(master), servers_(memcached_server_count(master)), connections_(connections) {
   try {
     completions_ = std::make_shared<Completions>(std::move(wake));
@@ -47,7 +47,7 @@ Engine::Engine(memcached_st* master, uint32_t connections, std::function<bool()>
     for (uint32_t i = 0; i < groups_ * connections_; i++) {
       memcached_st* clone = CloneHandle(master_);
       if (clone == nullptr) throw std::bad_alloc();
-      threads_.push_back(std::make_shared<IoThread>(completions_, clone));
+      threads_.push_back(std::make_shared<IoThread>(completions_, clone, text_flags));
     }
     routed_.resize(threads_.size());
   } catch (...) {
@@ -148,6 +148,16 @@ void Engine::Split(Operation* op) {
   }
 }
 
+namespace {
+
+void CopyInputs(const Operation& op, Operation* part) {
+  part->items.clear();
+  part->items.reserve(op.items.size());
+  for (const Item& item : op.items) part->items.push_back(item.CopyInputs());
+}
+
+}  // namespace
+
 void Engine::SplitByServer(Operation* op) {
 #ifdef LIBMEMCACHED_SYSTEM
   // The shared library has no per-server call: one thread asks every server.
@@ -157,7 +167,7 @@ void Engine::SplitByServer(Operation* op) {
   if (op->code == OpCode::Stats) op->stats.resize(servers_);
   for (uint32_t s = 0; s < servers_; s++) {
     Operation* part = NewPart(op, Operation::Part::Server);
-    part->items = op->items;  // the stats group or the flush time
+    CopyInputs(*op, part);  // the stats group or the flush time
     part->server_index = s;
     routed_[static_cast<size_t>(s % groups_) * connections_].push_back(part);
   }
@@ -168,7 +178,7 @@ void Engine::SplitByThread(Operation* op) {
   op->remaining.store(static_cast<int>(threads_.size()));
   for (auto& run : routed_) {
     Operation* part = NewPart(op, Operation::Part::Thread);
-    part->items = op->items;  // setBehaviors' words
+    CopyInputs(*op, part);  // setBehaviors' words
     run.push_back(part);
   }
 }

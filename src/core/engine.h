@@ -24,8 +24,8 @@ class Engine {
   // Takes `master`, configured and never used for I/O (freed here even when this throws); each
   // thread gets its own clone of it. Every server gets `connections` threads of its own, up to
   // kMaxServerGroups servers (see Submit). `wake` asks the JS thread to take completions; it is
-  // called from I/O threads and returns false when it could not.
-  Engine(memcached_st* master, uint32_t connections, std::function<bool()> wake);
+  // called from I/O threads and returns false when it could not. `text_flags`: see IoThread.
+  Engine(memcached_st* master, uint32_t connections, std::function<bool()> wake, int64_t text_flags);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;

@@ -133,6 +133,8 @@ void IoThread::Fetch(bool may_retry) {
                       (i == read_heads_[head].first ? item->large.Adopt(result_.value, length) : item->large.Assign(data, length));
         if (!pooled) item->result.assign(data != nullptr ? data : "", length);
         item->result_flags = memcached_result_flags(&result_);
+        // Here rather than on the JS thread: text is made a string by Client::LargeValue.
+        if (pooled && text_flags_ >= 0 && item->result_flags == static_cast<uint32_t>(text_flags_)) item->large.CheckAscii();
         item->result_cas = memcached_result_cas(&result_);
       }
     }

@@ -28,8 +28,8 @@ std::string ServerName(const memcached_instance_st* server) {
   return std::string(memcached_server_name(server)) + ":" + std::to_string(memcached_server_port(server));
 }
 
-IoThread::IoThread(std::shared_ptr<Completions> completions, memcached_st* handle)
-    : completions_(std::move(completions)), handle_(handle) {
+IoThread::IoThread(std::shared_ptr<Completions> completions, memcached_st* handle, int64_t text_flags)
+    : completions_(std::move(completions)), handle_(handle), text_flags_(text_flags) {
   if (memcached_result_create(handle_, &result_) == nullptr) {
     memcached_free(handle_);
     throw std::bad_alloc();

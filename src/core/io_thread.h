@@ -29,8 +29,10 @@ std::string ServerName(const memcached_instance_st* server);
 
 class IoThread {
  public:
-  // Takes ownership of `handle`, a clone no other thread touches.
-  IoThread(std::shared_ptr<Completions> completions, memcached_st* handle);
+  // Takes ownership of `handle`, a clone no other thread touches. `text_flags`: the flags of
+  // plain text, whose large values are checked for ASCII here (see PooledBytes::CheckAscii), or
+  // -1.
+  IoThread(std::shared_ptr<Completions> completions, memcached_st* handle, int64_t text_flags);
   ~IoThread();
   IoThread(const IoThread&) = delete;
   IoThread& operator=(const IoThread&) = delete;
@@ -94,6 +96,7 @@ class IoThread {
   bool can_pipeline_ = false;  // TCP or UNIX socket, replies on
   bool pipelining_ = false;
   bool cas_ = false;  // the handle asks for CAS tokens (SetOwnBehaviors)
+  int64_t text_flags_;
   // Scratch space, kept to avoid reallocating per batch.
   static constexpr uint32_t kNoItem = UINT32_MAX;
   struct ReadItem {

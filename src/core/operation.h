@@ -53,6 +53,17 @@ struct Item {
   std::string result;  // the value read, unless `large` holds it
   PooledBytes large;   // the value read, when at least kPooledValueMin bytes long
 
+  // A new item with this one's inputs (the parts of a whole-client operation each get one). An
+  // item is moved, never copied: its outputs may own a pooled block.
+  Item CopyInputs() const {
+    Item copy;
+    copy.key = key;
+    copy.value = value;
+    copy.flags = flags;
+    copy.exptime = exptime;
+    return copy;
+  }
+
   // A recycled item (see Client::Retire) keeps its strings' capacity; this clears the rest.
   void ResetOutputs() {
     rc = MEMCACHED_SUCCESS;

@@ -1,6 +1,7 @@
 // The pool of large-value blocks (value_pool.h).
 #include "core/value_pool.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -34,12 +35,15 @@ char* ValuePool::Take(size_t size, size_t* capacity) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     DecayLocked(NowMs());
-    // The most recently given block that fits without wasting more than a size class would
-    // (blocks adopted from libmemcached have capacities of its choosing).
-    for (size_t i = free_.size(); i-- > 0;) {
-      if (free_[i].capacity < size || free_[i].capacity > wanted) continue;
-      Free found = free_[i];
-      free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(i));
+    // The most recently given block of the size class that fits (blocks adopted from
+    // libmemcached have capacities of its choosing, and some of the class may be too small).
+    auto blocks = free_.find(wanted);
+    for (size_t i = blocks != free_.end() ? blocks->second.size() : 0; i-- > 0;) {
+      std::deque<Free>& of_class = blocks->second;
+      if (of_class[i].capacity < size) continue;
+      Free found = of_class[i];
+      of_class.erase(of_class.begin() + static_cast<std::ptrdiff_t>(i));
+      if (of_class.empty()) free_.erase(blocks);
       free_bytes_ -= found.capacity;
       if (free_bytes_ < low_water_) low_water_ = free_bytes_;
       recycled_++;
@@ -58,7 +62,7 @@ void ValuePool::Give(char* block, size_t capacity) {
     std::lock_guard<std::mutex> lock(mutex_);
     DecayLocked(NowMs());
     if (free_bytes_ + capacity <= kRetainedMax) {
-      free_.push_back({block, capacity});
+      free_[RoundUp(capacity)].push_back({block, capacity, ++gives_});
       free_bytes_ += capacity;
       return;
     }
@@ -66,9 +70,15 @@ void ValuePool::Give(char* block, size_t capacity) {
   std::free(block);
 }
 
-void ValuePool::Trim() {
+void ValuePool::AddUser() {
   std::lock_guard<std::mutex> lock(mutex_);
-  ReleaseLocked(free_bytes_);
+  users_++;
+}
+
+void ValuePool::RemoveUser() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (users_ > 0) users_--;
+  if (users_ == 0) ReleaseLocked(free_bytes_);
 }
 
 size_t ValuePool::free_bytes() {
@@ -90,15 +100,27 @@ void ValuePool::DecayLocked(uint64_t now_ms) {
 
 // Frees at least `bytes` of free blocks (or all of them), the longest unused first.
 void ValuePool::ReleaseLocked(size_t bytes) {
-  size_t released = 0;
-  size_t n = 0;
-  while (n < free_.size() && released < bytes) {
-    std::free(free_[n].block);
-    released += free_[n].capacity;
-    n++;
+  if (bytes >= free_bytes_) {
+    for (auto& [size_class, blocks] : free_) {
+      for (const Free& f : blocks) std::free(f.block);
+    }
+    free_.clear();
+    free_bytes_ = 0;
   }
-  free_.erase(free_.begin(), free_.begin() + static_cast<std::ptrdiff_t>(n));
-  free_bytes_ -= released;
+  size_t released = 0;
+  while (released < bytes && !free_.empty()) {
+    // The oldest block is at the front of its class (a few dozen classes at most).
+    auto oldest = free_.begin();
+    for (auto it = free_.begin(); it != free_.end(); ++it) {
+      if (it->second.front().given < oldest->second.front().given) oldest = it;
+    }
+    Free f = oldest->second.front();
+    oldest->second.pop_front();
+    if (oldest->second.empty()) free_.erase(oldest);
+    std::free(f.block);
+    released += f.capacity;
+    free_bytes_ -= f.capacity;
+  }
   if (free_bytes_ < low_water_) low_water_ = free_bytes_;
 }
 
@@ -108,6 +130,7 @@ PooledBytes& PooledBytes::operator=(PooledBytes&& other) noexcept {
     block_ = other.block_;
     size_ = other.size_;
     capacity_ = other.capacity_;
+    ascii_ = other.ascii_;
     other.Release();
   }
   return *this;
@@ -143,18 +166,28 @@ bool PooledBytes::Adopt(memcached_string_st& value, size_t size) {
   return true;
 }
 
-bool PooledBytes::IsAscii() const {
+void PooledBytes::CheckAscii() {
   const unsigned char* p = reinterpret_cast<const unsigned char*>(block_);
-  uint64_t high = 0;
+  constexpr uint64_t kHighBits = 0x8080808080808080ull;
   size_t i = 0;
-  // Eight bytes at a time, or-ed together (the compiler vectorizes it).
-  for (; i + 8 <= size_; i += 8) {
-    uint64_t word;
-    std::memcpy(&word, p + i, 8);
-    high |= word;
+  // Eight bytes at a time, or-ed together over 4 KiB (which the compiler vectorizes), stopping at
+  // the first 4 KiB that is not ASCII.
+  while (i + 8 <= size_) {
+    uint64_t high = 0;
+    size_t end = std::min(size_ & ~size_t{7}, i + 4096);
+    for (; i < end; i += 8) {
+      uint64_t word;
+      std::memcpy(&word, p + i, 8);
+      high |= word;
+    }
+    if ((high & kHighBits) != 0) {
+      ascii_ = false;
+      return;
+    }
   }
-  for (; i < size_; i++) high |= p[i];
-  return (high & 0x8080808080808080ull) == 0;
+  uint64_t tail = 0;
+  for (; i < size_; i++) tail |= p[i];
+  ascii_ = (tail & 0x80u) == 0;
 }
 
 void PooledBytes::Reset() {

@@ -18,9 +18,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <mutex>
+#include <unordered_map>
 #include <utility>
-#include <vector>
 
 namespace lmc {
 
@@ -38,8 +39,11 @@ class ValuePool {
   char* Take(size_t size, size_t* capacity);
   // Returns a block taken from Take, with the capacity Take set.
   void Give(char* block, size_t capacity);
-  // Frees every free block (a client closed: what it read may never be read again).
-  void Trim();
+  // Live clients, in every thread of the process: when the last one closes, what they read may
+  // never be read again, and every free block goes back to the system. (Another client's close
+  // does not trim: a busy client's blocks would go with it.)
+  void AddUser();
+  void RemoveUser();
 
   // For tests and docs: bytes held in free blocks, and blocks handed out so far that were
   // recycled rather than allocated.
@@ -53,13 +57,18 @@ class ValuePool {
   struct Free {
     char* block;
     size_t capacity;
+    uint64_t given;  // when it was given back, in Give calls: the lowest has waited longest
   };
   // Frees what the last period never needed (the lowest free_bytes_ seen in it).
   void DecayLocked(uint64_t now_ms);
   void ReleaseLocked(size_t bytes);
 
   std::mutex mutex_;
-  std::vector<Free> free_;  // most recently given last
+  size_t users_ = 0;
+  // Free blocks by size class (RoundUp of the capacity), each most recently given last. Take
+  // looks in one class only: a block of a smaller class is too small, one of a larger too large.
+  std::unordered_map<size_t, std::deque<Free>> free_;
+  uint64_t gives_ = 0;
   size_t free_bytes_ = 0;
   size_t low_water_ = 0;      // the least free_bytes_ since the last decay
   uint64_t last_decay_ms_ = 0;
@@ -70,13 +79,9 @@ class ValuePool {
 class PooledBytes {
  public:
   PooledBytes() = default;
-  // A copy is empty: items are copied only before they run (the parts of a whole-client
-  // operation, engine.cc), when no value has been read into them.
-  PooledBytes(const PooledBytes&) {}
-  PooledBytes& operator=(const PooledBytes& other) {
-    if (this != &other) Reset();
-    return *this;
-  }
+  // One owner per block: moved, never copied.
+  PooledBytes(const PooledBytes&) = delete;
+  PooledBytes& operator=(const PooledBytes&) = delete;
   PooledBytes(PooledBytes&& other) noexcept { *this = std::move(other); }
   PooledBytes& operator=(PooledBytes&& other) noexcept;
   ~PooledBytes() { Reset(); }
@@ -89,13 +94,16 @@ class PooledBytes {
   // as its own. A buffer much larger than the value is not taken: the value is copied. False
   // when out of memory (nothing changed).
   bool Adopt(memcached_string_st& value, size_t size);
-  // Whether every byte is ASCII (which lets text become a one-byte string without decoding).
-  bool IsAscii() const;
+  // Records whether every byte is ASCII (which lets text become a one-byte string without
+  // decoding), for ascii(); I/O threads call it for text, so that the JS thread does not scan.
+  void CheckAscii();
+  bool ascii() const { return ascii_; }
   void Reset();
   // Hands the block over (to a finalizer, which gives it back): data() stays valid.
   void Release() {
     block_ = nullptr;
     size_ = capacity_ = 0;
+    ascii_ = false;
   }
 
   bool empty() const { return block_ == nullptr; }
@@ -107,6 +115,7 @@ class PooledBytes {
   char* block_ = nullptr;
   size_t size_ = 0;
   size_t capacity_ = 0;
+  bool ascii_ = false;
 };
 
 }  // namespace lmc
