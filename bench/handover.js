@@ -20,22 +20,12 @@
 const { execFileSync } = require('node:child_process');
 const path = require('node:path');
 const { startMemcached } = require('../scripts/lib/memcached-server');
+const { median, option } = require('./common');
 const { buildRaw, startRawRunner } = require('./raw-runner');
 
 const root = path.join(__dirname, '..');
-const args = process.argv.slice(2);
-const option = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const ROUNDS = Number(option('rounds', 7));
 const WINDOW_MS = Number(option('window', 300));
-
-const median = (values) => {
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 /** Microseconds per awaited call of `op`, over one window. */
 async function perCall(op) {

@@ -19,21 +19,24 @@ static double now(void) {
 
 #define NKEYS 1000
 static char keys[NKEYS][32];
+static const char *key_list[NKEYS];
 static size_t lengths[NKEYS];
 #define NMANY 10000
 static char many[NMANY][32];
 static const char *many_keys[NMANY];
 static size_t many_lengths[NMANY];
 
-/* Keys per second of memcached_mget + memcached_fetch_result of `n` of the `many` keys. */
-static double mget_many(memcached_st *m, memcached_result_st *result, int n, double seconds) {
+/* Keys per second of memcached_mget + memcached_fetch_result of `n` of the `count` keys `list`,
+ * a different run of them each time. */
+static double mget_n(memcached_st *m, memcached_result_st *result, const char *const *list, const size_t *list_lengths,
+                     int count, int n, double seconds) {
   memcached_return_t rc;
   long fetched = 0;
   double t0 = now(), elapsed;
   for (long i = 0; (elapsed = now() - t0) < seconds; i++) {
-    int base = (int) ((i * n) % NMANY);
-    if (base + n > NMANY) base = 0;
-    if (memcached_mget(m, many_keys + base, many_lengths + base, (size_t) n) != MEMCACHED_SUCCESS) exit(1);
+    int base = (int) ((i * n) % count);
+    if (base + n > count) base = 0;
+    if (memcached_mget(m, list + base, list_lengths + base, (size_t) n) != MEMCACHED_SUCCESS) exit(1);
     while (memcached_fetch_result(m, result, &rc) != NULL) fetched++;
   }
   return fetched / elapsed;
@@ -66,6 +69,7 @@ int main(int argc, char **argv) {
   memset(big, 'y', sizeof big);
   for (int i = 0; i < NKEYS; i++) {
     lengths[i] = (size_t) snprintf(keys[i], sizeof keys[i], "raw:%d", i);
+    key_list[i] = keys[i];
     if (memcached_set(m, keys[i], lengths[i], value, sizeof value, 0, 0) != MEMCACHED_SUCCESS) return 1;
   }
   for (int i = 0; i < NMANY; i++) {
@@ -104,27 +108,15 @@ int main(int argc, char **argv) {
 
   memcached_result_st result;
   memcached_result_create(m, &result);
-  long fetched = 0;
-  for (n = 0, t0 = now(); (elapsed = now() - t0) < seconds; n++) {
-    int base = (int) ((n * 100) % (NKEYS - 100));
-    const char *k[100];
-    size_t l[100];
-    for (int j = 0; j < 100; j++) {
-      k[j] = keys[base + j];
-      l[j] = lengths[base + j];
-    }
-    if (memcached_mget(m, k, l, 100) != MEMCACHED_SUCCESS) return 1;
-    while (memcached_fetch_result(m, &result, &rc) != NULL) fetched++;
-  }
-  double mget = fetched / elapsed;
+  double mget = mget_n(m, &result, key_list, lengths, NKEYS, 100, seconds);
   memcached_result_free(&result);
 
   double get_large_rows[4];
   for (int i = 0; i < 4; i++) get_large_rows[i] = get_large(m, large_keys[i], large_sizes[i], seconds);
 
   memcached_result_create(m, &result);
-  double mget1000 = mget_many(m, &result, 1000, seconds);
-  double mget10000 = mget_many(m, &result, 10000, seconds);
+  double mget1000 = mget_n(m, &result, many_keys, many_lengths, NMANY, 1000, seconds);
+  double mget10000 = mget_n(m, &result, many_keys, many_lengths, NMANY, 10000, seconds);
   memcached_result_free(&result);
 
   for (n = 0, t0 = now(); (elapsed = now() - t0) < seconds; n++) {

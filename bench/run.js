@@ -6,7 +6,7 @@
 // median of its windows, and ratios are taken between medians of the same run.
 //
 //   node bench/run.js [--rounds N] [--window MS] [--only CLIENT,CLIENT] [--workloads TEXT] [--json FILE]
-//   (--workloads keeps the workloads whose name contains TEXT; --tls no leaves out the TLS
+//   (--workloads keeps the workloads whose name contains TEXT, or one of TEXT|TEXT...; --tls no leaves out the TLS
 //   table, --tls only runs nothing else; --trace on subscribes to libmemcached:command)
 //
 // MEMCACHED_SERVERS=host:port uses that server instead of starting a private one.
@@ -17,14 +17,10 @@ const path = require('node:path');
 const { monitorEventLoopDelay } = require('node:perf_hooks');
 const { freePort, startMemcached, waitForPort } = require('../scripts/lib/memcached-server');
 const { createTlsCertificates } = require('../scripts/lib/tls-certificates');
+const { median, option } = require('./common');
 const { buildRaw, startRawRunner } = require('./raw-runner');
 
 const root = path.join(__dirname, '..');
-const args = process.argv.slice(2);
-const option = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const ROUNDS = Number(option('rounds', 7));
 // --trace on: a subscriber that does nothing on libmemcached:command, to measure what tracing
 // costs an operation (docs/tracing.md); off (the default) measures the cost of its absence.
@@ -188,16 +184,6 @@ const WORKLOADS = [
 ];
 
 // ---------------------------------------------------------------------------------------------
-
-/** The median of the windows that counted (NaN: a window whose reads were wrong); undefined if none did. */
-function median(values) {
-  const s = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
-  if (s.length === 0) return undefined;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-
 
 async function eventLoopDelay(spec, blackholeSpec) {
   const { Client } = require(root);
@@ -429,7 +415,7 @@ async function main() {
     console.log(`(raw C ceiling skipped: ${error.message.split('\n')[0]})`);
   }
 
-  const workloads = tlsOnly ? [] : WORKLOADS.filter((w) => w.name.includes(WORKLOAD_FILTER));
+  const workloads = tlsOnly ? [] : WORKLOADS.filter((w) => WORKLOAD_FILTER.split('|').some((part) => w.name.includes(part)));
   if (tlsOnly) rawBinary = undefined;
   const rawRunner = rawBinary && startRawRunner(rawBinary, [host, port, String(WINDOW_MS / 1000)]);
   const results = {};
