@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 namespace lmc {
 
@@ -62,9 +63,18 @@ void ValuePool::Give(char* block, size_t capacity) {
     std::lock_guard<std::mutex> lock(mutex_);
     DecayLocked(NowMs());
     if (free_bytes_ + capacity <= kRetainedMax) {
-      free_[RoundUp(capacity)].push_back({block, capacity, ++gives_});
-      free_bytes_ += capacity;
-      return;
+      // Give runs in destructors and finalizers: keeping a block must not throw, so a block that
+      // cannot be filed (the map or deque could not grow) is freed instead.
+      const size_t size_class = RoundUp(capacity);
+      try {
+        free_[size_class].push_back({block, capacity, ++gives_});
+        free_bytes_ += capacity;
+        return;
+      } catch (const std::bad_alloc&) {
+        // No class is left empty (Take and the release loop expect blocks in each).
+        auto blocks = free_.find(size_class);
+        if (blocks != free_.end() && blocks->second.empty()) free_.erase(blocks);
+      }
     }
   }
   std::free(block);
