@@ -1,34 +1,14 @@
 // The raw C ceiling (bench/raw.c): built against the bundled static libmemcached, and run from
 // a shell started once. Shared by bench/run.js and bench/handover.js.
 'use strict';
-const { execFileSync, spawn } = require('node:child_process');
-const fs = require('node:fs');
+const { spawn } = require('node:child_process');
 const path = require('node:path');
+const { buildCProgram } = require('../scripts/lib/c-program');
 
 const root = path.join(__dirname, '..');
 
 function buildRaw() {
-  const prefix = path.join(root, 'deps/.cache/install');
-  const out = path.join(root, 'build/bench-raw');
-  fs.mkdirSync(path.dirname(out), { recursive: true });
-  execFileSync('cc', [
-    '-O2',
-    '-o',
-    out,
-    path.join(__dirname, 'raw.c'),
-    `-I${prefix}/include`,
-    `${prefix}/lib/libmemcachedutil.a`,
-    `${prefix}/lib/libmemcached.a`,
-    `${prefix}/lib/libhashkit.a`,
-    '-lsasl2',
-    // libmemcached's TLS code (deps/patches/0007-tls.patch) calls OpenSSL: the addon finds it
-    // inside Node, a C program links the system's (libssl-dev, among the system packages).
-    '-lssl',
-    '-lcrypto',
-    '-lstdc++',
-    '-lpthread',
-  ]);
-  return out;
+  return buildCProgram(path.join(__dirname, 'raw.c'), path.join(root, 'build/bench-raw'));
 }
 
 /**

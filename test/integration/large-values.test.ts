@@ -6,9 +6,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 
+import { buildCProgram } from '../../scripts/lib/c-program';
 import { Client, MemcachedError, TimeoutError } from '../../lib';
 import { CORRECT, FakeRequest, FakeServer, trickle } from '../harness/hostile';
 import { MemcachedServer, PROTOCOLS, startMemcached } from '../harness/memcached';
@@ -227,27 +227,15 @@ describe.each(PROTOCOLS)('large values from a fake server, %s protocol', (name, 
 });
 
 describe('libmemcached in C (deps/patches/0008)', () => {
-  // Built against the bundled static libmemcached, as bench/raw.c is (bench/raw-runner.js).
-  function buildProgram(name: string): string {
-    const root = path.join(__dirname, '..', '..');
-    const prefix = path.join(root, 'deps', '.cache', 'install');
-    const out = path.join(root, 'build', 'test-native', name);
-    mkdirSync(path.dirname(out), { recursive: true });
-    execFileSync('cc', [
-      '-O1', '-o', out, path.join(root, 'test', 'native', `${name}.c`), `-I${prefix}/include`,
-      `${prefix}/lib/libmemcached.a`, `${prefix}/lib/libhashkit.a`,
-      '-lsasl2', '-lssl', '-lcrypto', '-lstdc++', '-lpthread',
-    ], { env: { ...process.env, LD_PRELOAD: '' } }); // the compiler itself not under the sanitizer run's libasan
-    return out;
-  }
-
   test('a large request after buffered ones, with replies to purge first, sends the buffer once', async () => {
     const fresh = await startMemcached();
     const mc = new Client([fresh.spec]);
     try {
-      const program = buildProgram('buffered-then-large');
+      const root = path.join(__dirname, '..', '..');
+      const program = buildCProgram(path.join(root, 'test/native/buffered-then-large.c'), path.join(root, 'build/test-native/buffered-then-large'));
       const out = execFileSync(program, [fresh.host, String(fresh.port)], { encoding: 'utf8', timeout: 10_000 });
-      // Sent twice, the buffered sets' extra replies answered the add and the get.
+      // Sent twice, the buffered sets ran twice on the server (7 sets), and their extra replies
+      // were left waiting for later requests.
       expect(JSON.parse(out)).toEqual({ add: 'SUCCESS', get: 'SUCCESS', value: 'value1' });
       const [[, stats]] = await mc.getStats();
       expect(Number(stats.cmd_set)).toBe(4); // three sets and the add, each once
