@@ -17,6 +17,15 @@ import type { ServerWatch } from './server-watch';
 import { serverChannel } from './tracing';
 import { INCR_MULTI_OPTION_NAMES, MULTI_OPTION_NAMES, STORE_MULTI_OPTION_NAMES, checkOptionNames } from './option-names';
 
+/**
+ * How a multi-key call reads its items (`item`), with work to do while its request is on its
+ * way (`whileSent`, see RequestWriter#whenSent).
+ */
+export interface MultiReader {
+  item: ItemDone;
+  whileSent?: () => void;
+}
+
 /** The part of a completion a method's interpreter needs. */
 export type Interpret<T> = (rc: number, value: ValueRead | undefined, flags: number, result: unknown) => T;
 
@@ -238,7 +247,7 @@ export class Dispatcher {
     keys: unknown,
     options: unknown,
     values: ((index: number) => Prepared<Encoded>) | undefined,
-    onItem: (list: Key[]) => ItemDone,
+    onItem: (list: Key[]) => ItemDone | MultiReader,
     number: bigint | number = 0,
     exptime = 0,
   ): Promise<void> {
@@ -258,13 +267,16 @@ export class Dispatcher {
       }
       const submit = (encoded: Encoded[]) => {
         const done = settle(operation, undefined, () => undefined, resolve, reject, this.watch, list, prefix);
-        this.#write({ code, wantCas: false, item: onItem(list), done, reject }, (id, writer) => {
+        const reader = onItem(list);
+        const item = typeof reader === 'function' ? reader : reader.item;
+        this.#write({ code, wantCas: false, item, done, reject }, (id, writer) => {
           writer.pushMulti(code, id, list.length, number);
           for (let i = 0; i < list.length; i++) {
             const e = encoded[i];
             writer.item(undefined, prefix, list[i], lengths[i], e?.bytes, e?.flags, exptime);
           }
         });
+        if (typeof reader !== 'function' && reader.whileSent !== undefined) this.#writer.whenSent(reader.whileSent);
       };
       const anyAsync = prepared.some(isPromise);
       if (anyAsync || this.#gate.length > 0) {

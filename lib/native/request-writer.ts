@@ -42,6 +42,8 @@ export class RequestWriter {
   // A Buffer value travels by reference (see item): the batch goes to the addon, which copies
   // it, as soon as its operation is written (commit), not at the next microtask.
   #holdsBuffer = false;
+  // Work to run once the operations written so far are with the addon (see whenSent).
+  #whenSent: Array<() => void> = [];
   // Where the operation being written began (see begin/rollback).
   #savedWords = 0;
   #savedUsed = 0;
@@ -82,6 +84,17 @@ export class RequestWriter {
    */
   commit(): void {
     if (this.#holdsBuffer) this.flush();
+  }
+
+  /**
+   * Runs `task` once everything written so far has been handed to the addon: at the end of the
+   * flush that carries it, or in a microtask when it has gone already. For work a caller would
+   * otherwise do after its answer arrives, and can do while the request is on its way instead.
+   * A task that throws is ignored: it cannot take the batch, or another task, with it.
+   */
+  whenSent(task: () => void): void {
+    if (this.#words === 0) queueMicrotask(task);
+    else this.#whenSent.push(task);
   }
 
   /** Queues a single-key (or key-less) operation. */
@@ -176,6 +189,17 @@ export class RequestWriter {
       this.#refused(ids, error);
     }
     this.#ids.length = 0;
+    if (this.#whenSent.length > 0) {
+      const tasks = this.#whenSent;
+      this.#whenSent = [];
+      for (const task of tasks) {
+        try {
+          task();
+        } catch {
+          // (see whenSent)
+        }
+      }
+    }
     // A batch far larger than usual leaves its buffers behind: they are not kept for the next.
     if (this.#bytes.length > KEPT_BYTES_MAX) this.#bytes = Buffer.allocUnsafeSlow(INITIAL_BYTES);
     if (this.#requests.length > KEPT_REQUESTS_MAX * REQUEST_WORDS) this.#requests = new Uint32Array(INITIAL_REQUESTS * REQUEST_WORDS);

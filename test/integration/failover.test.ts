@@ -9,6 +9,7 @@ import { HungServer, MemcachedServer, startHungServer, startMemcached } from '..
 import { rawGet, rawHas } from '../harness/raw';
 import { scaled } from '../harness/timing';
 import { removeTlsCertificates, startTlsMemcached, tlsCertificates } from '../harness/tls';
+import { RESERVE_KEYS_MIN } from '../../lib/results';
 
 jest.setTimeout(scaled(60_000));
 
@@ -272,6 +273,16 @@ test('without failover, a dead server\'s keys reject, in a batch too, and getMul
   expect(error).toBeInstanceOf(ServerDown);
   expect(error!.server).toBe(victim.spec);
   expect(error!.partial).toEqual(Object.fromEntries(keys.filter((_, i) => home[i] !== 0).map((k) => [k, `kept:${k}`])));
+  // The same with thousands of keys (whose result object is given every key before the replies
+  // come, lib/results.ts): the partial result holds the values read, and nothing else.
+  const many = keys.concat(Array.from({ length: RESERVE_KEYS_MIN }, (_, i) => `never-stored:${i}`));
+  const manyError = await mc.getMulti(many).then(
+    () => undefined,
+    (e: MemcachedError) => e,
+  );
+  expect(manyError).toBeInstanceOf(ServerDown);
+  expect(Object.keys(manyError!.partial!)).toEqual(keys.filter((_, i) => home[i] !== 0));
+  expect(manyError!.partial).toEqual(error!.partial);
   await mc.close();
   servers[0] = await startMemcached({ port: victim.port });
 });

@@ -5,6 +5,7 @@
  */
 import { BadKeyProvided, Client, ClientClosedError, NotFound, TooBig } from '../../lib';
 import { MemcachedServer, PROTOCOLS, startMemcached } from '../harness/memcached';
+import { RESERVE_KEYS_MIN } from '../../lib/results';
 
 let server: MemcachedServer;
 beforeAll(async () => {
@@ -152,6 +153,37 @@ describe.each(PROTOCOLS)('%s protocol', (name, binary) => {
     expect({ ...result }).toEqual({ [a]: 'A', [c]: Buffer.from('C') });
     expect(await mc.getMulti([])).toEqual(Object.create(null));
     expect({ ...(await mc.getMulti(new Set([a]))) }).toEqual({ [a]: 'A' });
+  });
+
+  // From RESERVE_KEYS_MIN keys the result object is given every key while the request is out,
+  // and the replies fill them in (lib/results.ts): what comes back must be the same.
+  test('a getMulti of thousands of keys: hits in the order asked, misses and repeats left out; a value that cannot be read fails it', async () => {
+    const n = RESERVE_KEYS_MIN + 952;
+    const keys = Array.from({ length: n }, () => key('many'));
+    const stored = new Map(keys.filter((_, i) => i % 3 !== 1).map((k, i) => [k, i % 2 === 0 ? `v:${k}` : Buffer.from(k)]));
+    expect(await mc.setMulti(stored)).toEqual([]);
+    // Asked twice, and in a different order from the one stored: the result follows the ask.
+    const asked = [...keys].reverse().concat(keys.slice(0, 50));
+    const result = await mc.getMulti(asked);
+    expect(Object.getPrototypeOf(result)).toBeNull();
+    expect(Object.keys(result)).toEqual([...keys].reverse().filter((k) => stored.has(k)));
+    for (const [k, v] of Object.entries(result)) expect(v).toEqual(stored.get(k));
+    // Every key a hit, and every key a miss.
+    const hits = [...stored.keys()];
+    expect(Object.keys(await mc.getMulti(hits))).toEqual(hits);
+    expect(await mc.getMulti(keys.filter((k) => !stored.has(k)))).toEqual(Object.create(null));
+
+    // A value the deserializer refuses fails the call (with the deserializer's own error).
+    const bad = hits[7];
+    const picky = new Client([server.spec], {
+      binary,
+      deserialize: (bytes, flags) => {
+        if (bytes.toString() === bad || bytes.toString() === `v:${bad}`) throw new Error('refused');
+        return flags === 0 ? bytes.toString() : bytes;
+      },
+    });
+    await expect(picky.getMulti(keys)).rejects.toThrow('refused');
+    await picky.close();
   });
 
   test('keyPrefix is prepended on the wire and stripped from results', async () => {

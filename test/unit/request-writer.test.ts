@@ -74,3 +74,26 @@ test('a batch the addon refuses is reported with the ids of its operations', () 
   expect(accepted).toEqual([[11]]);
   expect(refused).toHaveLength(1);
 });
+
+test('whenSent runs its task after the batch that carries the operation is submitted, or at once if it went', async () => {
+  const events: string[] = [];
+  const submission = new RequestWriter(
+    fakeNative((headers) => events.push(`submit ${headers[RequestWord.Id]}`)),
+    () => undefined,
+  );
+  submission.begin();
+  submission.item(submission.push(OpCode.Get, 1), undefined, 'a', 1);
+  submission.whenSent(() => events.push('task 1'));
+  submission.whenSent(() => {
+    throw new Error('a task that throws takes nothing with it');
+  });
+  submission.whenSent(() => events.push('task 2'));
+  expect(events).toEqual([]);
+  await Promise.resolve(); // the flush is a microtask
+  expect(events).toEqual(['submit 1', 'task 1', 'task 2']);
+  // Nothing pending: the task runs in a microtask, not synchronously.
+  submission.whenSent(() => events.push('task 3'));
+  expect(events).toHaveLength(3);
+  await Promise.resolve();
+  expect(events).toEqual(['submit 1', 'task 1', 'task 2', 'task 3']);
+});
