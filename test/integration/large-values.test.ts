@@ -227,6 +227,28 @@ describe.each(PROTOCOLS)('large values from a fake server, %s protocol', (name, 
 });
 
 describe('libmemcached in C (deps/patches/0008)', () => {
+  test('a buffered set of a large value leaves in one sendmsg, not through the write buffer', async () => {
+    const fresh = await startMemcached();
+    try {
+      const root = path.join(__dirname, '..', '..');
+      const program = buildCProgram(path.join(root, 'test/native/buffered-large-set.c'), path.join(root, 'build/test-native/buffered-large-set'));
+      const out = JSON.parse(execFileSync(program, [fresh.host, String(fresh.port)], { encoding: 'utf8', timeout: 10_000 }));
+      // Through the write buffer it went out as 32 sends of 8 KiB, 31 of them flagged MSG_MORE.
+      expect(out).toEqual({
+        set: 'ACTION QUEUED',
+        flush: 'SUCCESS',
+        sendmsg: 1,
+        largestSendmsg: 256 * 1024 + 'set large 0 0 262144\r\n'.length + 2,
+        send: 0,
+        sendWithMore: 0,
+        get: 'SUCCESS',
+        intact: true,
+      });
+    } finally {
+      await fresh.stop();
+    }
+  });
+
   test('a large request after buffered ones, with replies to purge first, sends the buffer once', async () => {
     const fresh = await startMemcached();
     const mc = new Client([fresh.spec]);
