@@ -180,22 +180,26 @@ void PooledBytes::CheckAscii() {
   const unsigned char* p = reinterpret_cast<const unsigned char*>(block_);
   constexpr uint64_t kHighBits = 0x8080808080808080ull;
   size_t i = 0;
-  // Eight bytes at a time, or-ed together over 4 KiB (which the compiler vectorizes), stopping at
-  // the first 4 KiB that is not ASCII.
-  while (i + 8 <= size_) {
-    uint64_t high = 0;
-    size_t end = std::min(size_ & ~size_t{7}, i + 4096);
-    for (; i < end; i += 8) {
-      uint64_t word;
-      std::memcpy(&word, p + i, 8);
-      high |= word;
+  // 32 bytes at a time into four independent accumulators, tested every 4 KiB (stopping at the
+  // first 4 KiB that is not ASCII). One accumulator chained every load through one register:
+  // 11 us per 256 KiB on the development VM, against 4.3 us so (the compiler vectorizes this).
+  while (i + 32 <= size_) {
+    size_t end = std::min(size_ & ~size_t{31}, i + 4096);
+    uint64_t a = 0, b = 0, c = 0, d = 0;
+    for (; i < end; i += 32) {
+      uint64_t words[4];
+      std::memcpy(words, p + i, sizeof words);
+      a |= words[0];
+      b |= words[1];
+      c |= words[2];
+      d |= words[3];
     }
-    if ((high & kHighBits) != 0) {
+    if (((a | b | c | d) & kHighBits) != 0) {
       ascii_ = false;
       return;
     }
   }
-  uint64_t tail = 0;
+  unsigned tail = 0;
   for (; i < size_; i++) tail |= p[i];
   ascii_ = (tail & 0x80u) == 0;
 }

@@ -93,6 +93,20 @@ describe.each(PROTOCOLS)('%s protocol', (name, binary) => {
     }
   });
 
+  // Large text is made a string without decoding when the I/O thread found it ASCII
+  // (PooledBytes::CheckAscii, 32 bytes at a time, tested every 4 KiB, then a byte-wise tail):
+  // one character of two bytes anywhere, at each edge of those steps, must make it decoded.
+  test('one non-ASCII character anywhere in large text, at every edge of the ASCII check, is decoded', async () => {
+    const size = 200 * 1024 + 13;
+    for (const at of [0, 31, 32, 4095, 4096, 100_000, size - 45, size - 14, size - 2]) {
+      const v = 'a'.repeat(at) + 'é' + 'b'.repeat(size - at - 2);
+      expect(Buffer.byteLength(v)).toBe(size);
+      const k = key(`ascii-edge-${at}`);
+      expect(await mc.set(k, v)).toBe(true);
+      expect(await mc.get(k)).toBe(v);
+    }
+  });
+
   test('large text arrives as a string, large bytes as a Buffer of exactly their length', async () => {
     const t = key('text');
     const b = key('bytes');
