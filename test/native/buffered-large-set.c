@@ -8,6 +8,7 @@
  *
  *   buffered-large-set HOST PORT */
 #define _GNU_SOURCE
+#include "client-from-args.h"
 #include <libmemcached/memcached.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,15 +36,7 @@ ssize_t send(int fd, const void *buffer, size_t length, int flags) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: %s HOST PORT\n", argv[0]);
-    return 2;
-  }
-  memcached_st *mc = memcached_create(NULL);
-  if (mc == NULL || memcached_server_add(mc, argv[1], (in_port_t) atoi(argv[2])) != MEMCACHED_SUCCESS) {
-    fprintf(stderr, "cannot set up the client\n");
-    return 2;
-  }
+  memcached_st *mc = client_from_args(argc, argv);
   memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_BUFFER_REQUESTS, 1);
   memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_TCP_NODELAY, 1);
   /* Connected first, so that only the set's own sends are counted. */

@@ -5,21 +5,14 @@
  * one line of JSON: the add's result and what a get reads afterwards (the pairing of replies).
  * The addon never buffers before a large add (it flushes buffered writes first), so this is
  * tested here, on the library. */
+#include "client-from-args.h"
 #include <libmemcached/memcached.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: %s HOST PORT\n", argv[0]);
-    return 2;
-  }
-  memcached_st *mc = memcached_create(NULL);
-  if (mc == NULL || memcached_server_add(mc, argv[1], (in_port_t) atoi(argv[2])) != MEMCACHED_SUCCESS) {
-    fprintf(stderr, "cannot set up the client\n");
-    return 2;
-  }
+  memcached_st *mc = client_from_args(argc, argv);
   memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_BUFFER_REQUESTS, 1);
   memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_IO_MSG_WATERMARK, 2);
 
