@@ -6,7 +6,7 @@
 import { ClientClosedError, Failure, NotSupportedError, errorFromReturnCode } from './errors';
 import { isSoft } from './constants';
 import { Key, checkKey, isKey, keyText, readKeys } from './keys';
-import { Done, ItemDone, ValueRead, Waiter, readCompletions } from './native/completion-reader';
+import { Done, ItemDone, MultiReader, ValueRead, Waiter, readCompletions } from './native/completion-reader';
 import { native } from './native/load';
 import { OpCode } from './native/protocol';
 import { RequestWriter } from './native/request-writer';
@@ -16,15 +16,6 @@ import { FLAG_TEXT } from './codecs/values';
 import type { ServerWatch } from './server-watch';
 import { serverChannel } from './tracing';
 import { INCR_MULTI_OPTION_NAMES, MULTI_OPTION_NAMES, STORE_MULTI_OPTION_NAMES, checkOptionNames } from './option-names';
-
-/**
- * How a multi-key call reads its items (`item`), with work to do while its request is on its
- * way (`whileSent`, see RequestWriter#whenSent).
- */
-export interface MultiReader {
-  item: ItemDone;
-  whileSent?: () => void;
-}
 
 /** The part of a completion a method's interpreter needs. */
 export type Interpret<T> = (rc: number, value: ValueRead | undefined, flags: number, result: unknown) => T;

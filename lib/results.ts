@@ -8,8 +8,7 @@ import { isPromise } from './codecs/prepared';
 import { returnCode } from './constants';
 import { MemcachedError } from './errors';
 import { Key, keyText } from './keys';
-import type { ItemDone } from './native/completion-reader';
-import type { MultiReader } from './dispatcher';
+import type { ItemDone, MultiReader } from './native/completion-reader';
 
 /** libmemcached return codes the client interprets itself (numbers from the addon). */
 export const RC = Object.freeze({
@@ -46,9 +45,9 @@ export const RESERVE_KEYS_MIN = 2048;
 const RESERVED: unique symbol = Symbol('reserved');
 
 /**
- * The values of one getMulti, by key as given, in an object with a null prototype, in the
- * order the keys were asked. Values are decoded as their items arrive; large compressed ones
- * finish later (see `settled`).
+ * The values of one getMulti, by key as given, in an object with a null prototype. Values are
+ * decoded as their items arrive; large compressed ones finish later (see `settled`) and come
+ * last, unless the keys were reserved, which fixes the order asked.
  */
 export class MultiGetResults<T> {
   readonly values: Record<string, T> = Object.create(null);

@@ -33,6 +33,15 @@ export type Done = (
 /** One key's outcome of a multi-key operation, in key order. */
 export type ItemDone = (index: number, rc: number, value: ValueRead | undefined, flags: number) => void;
 
+/**
+ * How a multi-key call reads its items (`item`), with work to do while its request is on its
+ * way (`whileSent`, see RequestWriter#whenSent).
+ */
+export interface MultiReader {
+  item: ItemDone;
+  whileSent?: () => void;
+}
+
 /** An operation waiting for its completion. */
 export interface Waiter {
   code: OpCode;
