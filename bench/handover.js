@@ -12,7 +12,7 @@
 //   a peer             the awaited call of a client without threads: memjs (gets and sets),
 //                      the memcached package (getMulti, which memjs lacks)
 //
-// for a 100-byte get, a getMulti(100), a 256 KiB get and a 256 KiB Buffer set (the sequential
+// for a 100-byte get, a getMulti(100), a 64 KiB and a 256 KiB get and a 256 KiB Buffer set (the sequential
 // rows of the benchmark that have goals), and prints, for each, the floor of any client that does
 // its I/O on a thread of its own: raw C + the sleeping ping-pong (for the set, + copying the
 // caller's Buffer, which this client does on the JavaScript thread so that the caller may reuse
@@ -58,6 +58,7 @@ function copyUs(buffer) {
   return ((performance.now() - t0) * 1000) / copies;
 }
 
+const MEDIUM = 64 * 1024;
 const BIG = 256 * 1024;
 const MULTI = Array.from({ length: 100 }, (_, i) => `handover:multi:${i}`);
 
@@ -74,6 +75,8 @@ async function main() {
   const bigBuffer = Buffer.alloc(BIG, 'z');
   await client.set('handover', 'x'.repeat(100));
   await memjs.set('handover:memjs', 'x'.repeat(100), {});
+  await client.set('handover:medium', 'y'.repeat(MEDIUM));
+  await memjs.set('handover:medium:memjs', 'y'.repeat(MEDIUM), {});
   await client.set('handover:big', bigText);
   await memjs.set('handover:big:memjs', bigText, {});
   await client.setMulti(new Map(MULTI.map((k) => [k, 'x'.repeat(100)])));
@@ -91,13 +94,15 @@ async function main() {
     'memjs get': () => perCall(() => memjs.get('handover:memjs')),
     "this client's getMulti(100)": () => perCall(() => client.getMulti(MULTI)),
     'memcached getMulti(100)': () => perCall(() => memcachedGetMulti(MULTI)),
+    "this client's 64 KiB get": () => perCall(() => client.get('handover:medium')),
+    'memjs 64 KiB get': () => perCall(() => memjs.get('handover:medium:memjs')),
     "this client's 256 KiB get": () => perCall(() => client.get('handover:big')),
     'memjs 256 KiB get': () => perCall(() => memjs.get('handover:big:memjs')),
     "this client's 256 KiB set": () => perCall(() => client.set('handover:bigset', bigBuffer)),
     'memjs 256 KiB set': () => perCall(() => memjs.set('handover:bigset:memjs', bigBuffer, {})),
     'copy of a 256 KiB Buffer': async () => copyUs(bigBuffer),
   };
-  const rawSteps = { get: 'raw C get', mgetKeys: 'raw C getMulti(100)', get256KiB: 'raw C 256 KiB get', set256k: 'raw C 256 KiB set' };
+  const rawSteps = { get: 'raw C get', mgetKeys: 'raw C getMulti(100)', get64KiB: 'raw C 64 KiB get', get256KiB: 'raw C 256 KiB get', set256k: 'raw C 256 KiB set' };
   const results = { 'thread ping-pong, sleeping': [], 'thread ping-pong, spinning': [] };
   for (const name of [...Object.keys(steps), ...Object.values(rawSteps)]) results[name] = [];
   for (const step of Object.values(steps)) await step(); // warm-up
@@ -127,6 +132,7 @@ async function main() {
   const calls = [
     { call: 'get', ours: "this client's get", peer: 'memjs get', raw: 'raw C get', extra: 0 },
     { call: 'getMulti(100)', ours: "this client's getMulti(100)", peer: 'memcached getMulti(100)', raw: 'raw C getMulti(100)', extra: 0 },
+    { call: '64 KiB get', ours: "this client's 64 KiB get", peer: 'memjs 64 KiB get', raw: 'raw C 64 KiB get', extra: 0 },
     { call: '256 KiB get', ours: "this client's 256 KiB get", peer: 'memjs 256 KiB get', raw: 'raw C 256 KiB get', extra: 0 },
     { call: '256 KiB set', ours: "this client's 256 KiB set", peer: 'memjs 256 KiB set', raw: 'raw C 256 KiB set', extra: med['copy of a 256 KiB Buffer'] },
   ];
