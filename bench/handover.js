@@ -3,7 +3,8 @@
 // pure-JavaScript client crosses no thread. This measures, in alternating windows (medians):
 //
 //   thread ping-pong   two C threads, woken as the addon wakes them (condition variable one
-//                      way, eventfd in epoll the other), sleeping and spinning (bench/handover.c)
+//                      way, eventfd in epoll the other), sleeping, sleeping with both pinned to
+//                      one CPU, and spinning (bench/handover.c)
 //   addon round trip   an awaited getBehaviors(): JavaScript to an I/O thread and back, no I/O
 //                      (with the JavaScript of building its result object of 30 behaviors)
 //   raw C              the same call in C on the same libmemcached (bench/raw.c): the network
@@ -103,13 +104,14 @@ async function main() {
     'copy of a 256 KiB Buffer': async () => copyUs(bigBuffer),
   };
   const rawSteps = { get: 'raw C get', mgetKeys: 'raw C getMulti(100)', get64KiB: 'raw C 64 KiB get', get256KiB: 'raw C 256 KiB get', set256k: 'raw C 256 KiB set' };
-  const results = { 'thread ping-pong, sleeping': [], 'thread ping-pong, spinning': [] };
+  const results = { 'thread ping-pong, sleeping': [], 'thread ping-pong, sleeping, one CPU': [], 'thread ping-pong, spinning': [] };
   for (const name of [...Object.keys(steps), ...Object.values(rawSteps)]) results[name] = [];
   for (const step of Object.values(steps)) await step(); // warm-up
   for (let round = 0; round < ROUNDS; round++) {
     for (const [name, step] of Object.entries(steps)) results[name].push(await step());
     const c = JSON.parse(await threads.run());
     results['thread ping-pong, sleeping'].push(c.sleepingUs);
+    results['thread ping-pong, sleeping, one CPU'].push(c.sameCpuUs);
     results['thread ping-pong, spinning'].push(c.spinningUs);
     const rates = JSON.parse(await raw.run());
     for (const [field, name] of Object.entries(rawSteps)) results[name].push((field === 'mgetKeys' ? 100e6 : 1e6) / rates[field]);
@@ -146,7 +148,8 @@ async function main() {
         `${(med[rawName] / floor).toFixed(2)}× | ${(med[rawName] / med[ours]).toFixed(2)}× | ${(med[peer] / floor).toFixed(2)}× | ${(med[peer] / med[ours]).toFixed(2)}× |`,
     );
   }
-  console.log(`\nWaking a sleeping thread twice costs ${(wakeUps - med['thread ping-pong, spinning']).toFixed(1)} µs here.`);
+  console.log(`\nWaking a sleeping thread twice costs ${(wakeUps - med['thread ping-pong, spinning']).toFixed(1)} µs here, ` +
+    `${(med['thread ping-pong, sleeping, one CPU'] - med['thread ping-pong, spinning']).toFixed(1)} µs when both threads share one CPU.`);
   process.exit(0);
 }
 
