@@ -13,13 +13,14 @@
 //   a peer             the awaited call of a client without threads: memjs (gets and sets),
 //                      the memcached package (getMulti, which memjs lacks)
 //
-// for a 100-byte get, a getMulti(100), a 64 KiB and a 256 KiB get and a 256 KiB Buffer set (the sequential
-// rows of the benchmark that have goals), and prints, for each, the floor of any client that does
-// its I/O on a thread of its own: raw C + the sleeping ping-pong (for the set, + copying the
-// caller's Buffer, which this client does on the JavaScript thread so that the caller may reuse
-// it). From the floor follows the best ratio such a client can reach on this machine, to raw C
-// and to the peer; where a goal is above it, no work on this client's JavaScript or C++ reaches
-// that goal here. On a machine whose wake-ups are cheaper the same numbers show what is left.
+// for a 100-byte get, a getMulti(100), a 64 KiB and a 256 KiB get and a 256 KiB Buffer set (the
+// sequential rows of the benchmark that have goals), and prints, for each, the floor of any
+// client that does its I/O on a thread of its own: raw C + the sleeping ping-pong (for the set,
+// + copying the caller's Buffer, which this client does on the JavaScript thread so that the
+// caller may reuse it). From the floor follows the best ratio such a client can reach on this
+// machine, to raw C and to the peer; where a goal is above it, no work on this client's
+// JavaScript or C++ reaches that goal here. On a machine whose wake-ups are cheaper the same
+// numbers show what is left.
 //
 //   node bench/handover.js [--rounds N] [--window MS]
 'use strict';
@@ -59,8 +60,10 @@ function copyUs(buffer) {
   return ((performance.now() - t0) * 1000) / copies;
 }
 
-const MEDIUM = 64 * 1024;
 const BIG = 256 * 1024;
+// The large gets that have goals, by label: each is read back as the text it was stored as.
+const LARGE = { '64 KiB': 64 * 1024, '256 KiB': BIG };
+const largeKey = (label) => `handover:${label.replace(' ', '')}`;
 const MULTI = Array.from({ length: 100 }, (_, i) => `handover:multi:${i}`);
 
 async function main() {
@@ -72,14 +75,13 @@ async function main() {
   const Memcached = require('memcached');
   const memcached = new Memcached(server.spec, { retries: 0, timeout: 2000, maxValue: 8 * 1024 * 1024 });
   const memcachedGetMulti = (keys) => new Promise((resolve, reject) => memcached.getMulti(keys, (e, r) => (e ? reject(e) : resolve(r))));
-  const bigText = 'y'.repeat(BIG);
   const bigBuffer = Buffer.alloc(BIG, 'z');
   await client.set('handover', 'x'.repeat(100));
   await memjs.set('handover:memjs', 'x'.repeat(100), {});
-  await client.set('handover:medium', 'y'.repeat(MEDIUM));
-  await memjs.set('handover:medium:memjs', 'y'.repeat(MEDIUM), {});
-  await client.set('handover:big', bigText);
-  await memjs.set('handover:big:memjs', bigText, {});
+  for (const [label, size] of Object.entries(LARGE)) {
+    await client.set(largeKey(label), 'y'.repeat(size));
+    await memjs.set(`${largeKey(label)}:memjs`, 'y'.repeat(size), {});
+  }
   await client.setMulti(new Map(MULTI.map((k) => [k, 'x'.repeat(100)])));
 
   const pingPong = path.join(root, 'build/bench-handover');
@@ -89,32 +91,55 @@ async function main() {
   const raw = startRawRunner(buildRaw(), [server.host, String(server.port), String(WINDOW_MS / 1000)]);
   const threads = startRawRunner(pingPong, ['20000']);
 
+  // Each call, timed for this client, for its peer and in raw C (`raw`: the field of
+  // bench/raw.c's output, a rate per second; `per`: calls per unit of that rate). `extra`: what
+  // the floor adds for the call beyond raw C and the wake-ups.
+  const calls = [
+    { call: 'get', ours: () => client.get('handover'), peer: 'memjs', theirs: () => memjs.get('handover:memjs'), raw: 'get' },
+    {
+      call: 'getMulti(100)',
+      ours: () => client.getMulti(MULTI),
+      peer: 'memcached',
+      theirs: () => memcachedGetMulti(MULTI),
+      raw: 'mgetKeys',
+      per: 100,
+    },
+    ...Object.keys(LARGE).map((label) => ({
+      call: `${label} get`,
+      ours: () => client.get(largeKey(label)),
+      peer: 'memjs',
+      theirs: () => memjs.get(`${largeKey(label)}:memjs`),
+      raw: `get${label.replace(' ', '')}`,
+    })),
+    {
+      call: '256 KiB set',
+      ours: () => client.set('handover:bigset', bigBuffer),
+      peer: 'memjs',
+      theirs: () => memjs.set('handover:bigset:memjs', bigBuffer, {}),
+      raw: 'set256k',
+      extra: 'copy of a 256 KiB Buffer',
+    },
+  ];
   const steps = {
     'addon round trip (getBehaviors)': () => perCall(() => client.getBehaviors()),
-    "this client's get": () => perCall(() => client.get('handover')),
-    'memjs get': () => perCall(() => memjs.get('handover:memjs')),
-    "this client's getMulti(100)": () => perCall(() => client.getMulti(MULTI)),
-    'memcached getMulti(100)': () => perCall(() => memcachedGetMulti(MULTI)),
-    "this client's 64 KiB get": () => perCall(() => client.get('handover:medium')),
-    'memjs 64 KiB get': () => perCall(() => memjs.get('handover:medium:memjs')),
-    "this client's 256 KiB get": () => perCall(() => client.get('handover:big')),
-    'memjs 256 KiB get': () => perCall(() => memjs.get('handover:big:memjs')),
-    "this client's 256 KiB set": () => perCall(() => client.set('handover:bigset', bigBuffer)),
-    'memjs 256 KiB set': () => perCall(() => memjs.set('handover:bigset:memjs', bigBuffer, {})),
+    ...Object.fromEntries(
+      calls.flatMap(({ call, ours, peer, theirs }) => [
+        [`this client's ${call}`, () => perCall(ours)],
+        [`${peer} ${call}`, () => perCall(theirs)],
+      ]),
+    ),
     'copy of a 256 KiB Buffer': async () => copyUs(bigBuffer),
   };
-  const rawSteps = { get: 'raw C get', mgetKeys: 'raw C getMulti(100)', get64KiB: 'raw C 64 KiB get', get256KiB: 'raw C 256 KiB get', set256k: 'raw C 256 KiB set' };
-  const results = { 'thread ping-pong, sleeping': [], 'thread ping-pong, sleeping, one CPU': [], 'thread ping-pong, spinning': [] };
-  for (const name of [...Object.keys(steps), ...Object.values(rawSteps)]) results[name] = [];
+  const pingPongs = { sleepingUs: 'thread ping-pong, sleeping', sameCpuUs: 'thread ping-pong, sleeping, one CPU', spinningUs: 'thread ping-pong, spinning' };
+  const results = {};
+  for (const name of [...Object.values(pingPongs), ...Object.keys(steps), ...calls.map(({ call }) => `raw C ${call}`)]) results[name] = [];
   for (const step of Object.values(steps)) await step(); // warm-up
   for (let round = 0; round < ROUNDS; round++) {
     for (const [name, step] of Object.entries(steps)) results[name].push(await step());
     const c = JSON.parse(await threads.run());
-    results['thread ping-pong, sleeping'].push(c.sleepingUs);
-    results['thread ping-pong, sleeping, one CPU'].push(c.sameCpuUs);
-    results['thread ping-pong, spinning'].push(c.spinningUs);
+    for (const [field, name] of Object.entries(pingPongs)) results[name].push(c[field]);
     const rates = JSON.parse(await raw.run());
-    for (const [field, name] of Object.entries(rawSteps)) results[name].push((field === 'mgetKeys' ? 100e6 : 1e6) / rates[field]);
+    for (const { call, raw: field, per = 1 } of calls) results[`raw C ${call}`].push((per * 1e6) / rates[field]);
     process.stdout.write(`round ${round + 1}/${ROUNDS}\r`);
   }
   raw.stop();
@@ -131,18 +156,12 @@ async function main() {
   console.log('|---|---:|');
   for (const [name, us] of Object.entries(med)) console.log(`| ${name} | ${us.toFixed(1)} |`);
 
-  const calls = [
-    { call: 'get', ours: "this client's get", peer: 'memjs get', raw: 'raw C get', extra: 0 },
-    { call: 'getMulti(100)', ours: "this client's getMulti(100)", peer: 'memcached getMulti(100)', raw: 'raw C getMulti(100)', extra: 0 },
-    { call: '64 KiB get', ours: "this client's 64 KiB get", peer: 'memjs 64 KiB get', raw: 'raw C 64 KiB get', extra: 0 },
-    { call: '256 KiB get', ours: "this client's 256 KiB get", peer: 'memjs 256 KiB get', raw: 'raw C 256 KiB get', extra: 0 },
-    { call: '256 KiB set', ours: "this client's 256 KiB set", peer: 'memjs 256 KiB set', raw: 'raw C 256 KiB set', extra: med['copy of a 256 KiB Buffer'] },
-  ];
   console.log('\nThe floor of a client with an I/O thread: raw C + the sleeping ping-pong (+ the copy of the value, for the set), µs, and the best ratios it allows (rates: raw C / floor, peer / floor) against this client\'s');
   console.log('| call | raw C | peer | floor | this client | above the floor | best ratio to raw C | this client to raw C | best ratio to the peer | this client to the peer |');
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-  for (const { call, ours, peer, raw: rawName, extra } of calls) {
-    const floor = med[rawName] + wakeUps + extra;
+  for (const { call, peer: peerName, extra } of calls) {
+    const [rawName, ours, peer] = [`raw C ${call}`, `this client's ${call}`, `${peerName} ${call}`];
+    const floor = med[rawName] + wakeUps + (extra ? med[extra] : 0);
     console.log(
       `| ${call} | ${med[rawName].toFixed(1)} | ${med[peer].toFixed(1)} | ${floor.toFixed(1)} | ${med[ours].toFixed(1)} | ${(med[ours] - floor).toFixed(1)} | ` +
         `${(med[rawName] / floor).toFixed(2)}× | ${(med[rawName] / med[ours]).toFixed(2)}× | ${(med[peer] / floor).toFixed(2)}× | ${(med[peer] / med[ours]).toFixed(2)}× |`,
