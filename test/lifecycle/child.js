@@ -147,7 +147,8 @@ const scenarios = {
   /**
    * Large values read without a copy (src/core/value_pool.h): prints what V8 counts as external
    * memory while forty 256 KiB values (half text, half Buffers) are held and after they are
-   * collected, whether their blocks were handed out again to the next reads, and whether every
+   * collected, how large a pooled block each held (the bytes they gave back to the pool, per
+   * value), whether their blocks were handed out again to the next reads, and whether every
    * value read back was whole. Needs --expose-gc.
    */
   'large-values'(spec) {
@@ -166,20 +167,23 @@ const scenarios = {
       };
       await settle();
       const before = process.memoryUsage().external;
+      const freeBefore = native.valuePoolStats().freeBytes;
       let held = [];
       let whole = true;
       for (let i = 0; i < 20; i++) held.push(await mc.get('large:text'), await mc.get('large:bytes'));
       for (let i = 0; i < held.length; i += 2) whole &&= held[i] === text && Buffer.isBuffer(held[i + 1]) && held[i + 1].equals(bytes);
       const holding = process.memoryUsage().external;
+      const count = held.length;
       held = [];
       await settle();
       const after = process.memoryUsage().external;
+      const block = (native.valuePoolStats().freeBytes - freeBefore) / count;
       const recycledBefore = native.valuePoolStats().recycled;
       for (let i = 0; i < 10; i++) whole &&= (await mc.get('large:text')) === text;
       const recycled = native.valuePoolStats().recycled - recycledBefore;
       await mc.close();
       const mib = (n) => (n / 1048576).toFixed(1);
-      console.log(`held ${mib(holding - before)} MiB, after gc ${mib(after - before)} MiB, recycled ${recycled}, whole ${whole}`);
+      console.log(`held ${mib(holding - before)} MiB, after gc ${mib(after - before)} MiB, block ${(block / 1024).toFixed(1)} KiB, recycled ${recycled}, whole ${whole}`);
     })();
   },
 
