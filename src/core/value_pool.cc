@@ -65,7 +65,12 @@ void ValuePool::Give(char* block, size_t capacity) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     DecayLocked(NowMs());
-    if (free_bytes_ + capacity <= kRetainedMax) {
+    if (capacity <= kRetainedMax) {
+      // A full pool makes room by freeing the blocks given back longest ago: the block just
+      // given back is of a size in use now. (Keeping the old ones instead, once a run of 4 MiB
+      // values had filled the pool, sent every 256 KiB value after them through malloc and
+      // free, a fresh block each: docs/performance.md#large-values.)
+      if (free_bytes_ + capacity > kRetainedMax) ReleaseLocked(free_bytes_ + capacity - kRetainedMax);
       // Give runs in destructors and finalizers: keeping a block must not throw, so a block that
       // cannot be filed (the map or deque could not grow) is freed instead.
       const size_t size_class = RoundUp(capacity);

@@ -187,6 +187,41 @@ const scenarios = {
     })();
   },
 
+  /**
+   * The pool keeps the blocks given back last (src/core/value_pool.h): fills it with the blocks
+   * of 150 values of 900 KiB (more than the pool keeps), then reads twenty 256 KiB values twice,
+   * collected in between, and prints how many of the second twenty found a block in the pool.
+   * Needs --expose-gc.
+   */
+  'pool-eviction'(spec) {
+    const native = require(path.join(__dirname, '..', '..', 'dist', 'native', 'load')).native;
+    (async () => {
+      const mc = new Client([spec]);
+      await mc.set('pool:large', 'l'.repeat(900 * 1024));
+      await mc.set('pool:small', 's'.repeat(256 * 1024));
+      const settle = async () => {
+        for (let i = 0; i < 5; i++) {
+          gc();
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+      let held = [];
+      for (let i = 0; i < 150; i++) held.push(await mc.get('pool:large'));
+      held = [];
+      await settle();
+      const full = native.valuePoolStats().freeBytes;
+      for (let i = 0; i < 20; i++) held.push(await mc.get('pool:small'));
+      held = [];
+      await settle();
+      const recycledBefore = native.valuePoolStats().recycled;
+      for (let i = 0; i < 20; i++) held.push(await mc.get('pool:small'));
+      const recycled = native.valuePoolStats().recycled - recycledBefore;
+      const whole = held.every((v) => v === 's'.repeat(256 * 1024));
+      await mc.close();
+      console.log(`full ${(full / 1048576).toFixed(1)} MiB, recycled ${recycled} of 20, whole ${whole}`);
+    })();
+  },
+
   /** Worker: reads large values, text and Buffer, keeps them, and posts them back (copied). */
   'worker-large'(spec) {
     (async () => {

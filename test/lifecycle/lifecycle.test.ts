@@ -108,6 +108,20 @@ test('large values are counted as external memory while held, freed when collect
   expect(recycled).toBeGreaterThanOrEqual(5);
 });
 
+test('a full value pool makes room for the blocks given back last', async () => {
+  const run = await runChild('pool-eviction', [server.spec], ['--expose-gc']);
+  expect(run.code).toBe(0);
+  const m = /full ([\d.]+) MiB, recycled (\d+) of 20, whole (\w+)/.exec(run.stdout);
+  expect(m).not.toBeNull();
+  const [full, recycled, whole] = [Number(m![1]), Number(m![2]), m![3]];
+  expect(whole).toBe('true');
+  // The 900 KiB values' blocks filled the pool to its 128 MiB. The first twenty 256 KiB values
+  // then took new blocks; given back, they must displace the oldest of those, or the pool (full
+  // of a size no longer read) would send every value of the new size to malloc.
+  expect(full).toBeGreaterThan(120);
+  expect(recycled).toBeGreaterThanOrEqual(15);
+});
+
 test('close() waits for in-flight reads and writes of every kind', async () => {
   const mc = new Client([server.spec], { connections: 2 });
   const work = [
