@@ -14,8 +14,8 @@ namespace {
 // Capacities come in eight steps per power of two (at most an eighth wasted), so that values of
 // one size, or of nearby sizes, share blocks. A value of a power of two is read with two more
 // bytes (libmemcached's "\r\n"), so it lands just above its power: with four steps, as before,
-// a 256 KiB value took 320 KiB, and V8, told of every block it holds, ran a full collection
-// every 204 such reads instead of every 256 (docs/performance.md#large-values).
+// a 256 KiB value took 320 KiB, and V8, told of each text value's whole block, ran a full
+// collection every 204 such reads instead of every 227 (docs/performance.md#large-values).
 size_t RoundUp(size_t size) {
   size_t step = 4096;
   while (step * 16 <= size) step *= 2;
@@ -65,12 +65,14 @@ void ValuePool::Give(char* block, size_t capacity) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     DecayLocked(NowMs());
-    if (capacity <= kRetainedMax) {
+    const bool fits = free_bytes_ + capacity <= kRetainedMax;
+    if (fits || capacity <= kEvictingMax) {
       // A full pool makes room by freeing the blocks given back longest ago: the block just
       // given back is of a size in use now. (Keeping the old ones instead, once a run of 4 MiB
       // values had filled the pool, sent every 256 KiB value after them through malloc and
-      // free, a fresh block each: docs/performance.md#large-values.)
-      if (free_bytes_ + capacity > kRetainedMax) ReleaseLocked(free_bytes_ + capacity - kRetainedMax);
+      // free, a fresh block each: docs/performance.md#large-values.) A block too large to make
+      // room for does not empty the pool of the sizes in use: one rare huge value would.
+      if (!fits) ReleaseLocked(free_bytes_ + capacity - kRetainedMax);
       // Give runs in destructors and finalizers: keeping a block must not throw, so a block that
       // cannot be filed (the map or deque could not grow) is freed instead.
       const size_t size_class = RoundUp(capacity);
@@ -158,7 +160,9 @@ PooledBytes& PooledBytes::operator=(PooledBytes&& other) noexcept {
 bool PooledBytes::Assign(const char* data, size_t size) {
   Reset();
   size_t capacity = 0;
-  char* block = ValuePool::Shared().Take(size, &capacity);
+  // Of the class that libmemcached's read of such a value fills (the value and its "\r\n"),
+  // so that the copied values of a size and the adopted ones share blocks.
+  char* block = ValuePool::Shared().Take(size + 2, &capacity);
   if (block == nullptr) return false;
   std::memcpy(block, data, size);
   block_ = block;
@@ -170,8 +174,22 @@ bool PooledBytes::Assign(const char* data, size_t size) {
 bool PooledBytes::Adopt(memcached_string_st& value, size_t size) {
   // A buffer grown for a larger value earlier is not handed out for a small one (each 256 KiB
   // value would carry, and be counted as, 4 MiB after a 4 MiB read): the value is copied into a
-  // block of its size instead, and libmemcached keeps its buffer.
-  if (value.current_size > RoundUp(size + 2)) return Assign(value.string, size);
+  // block of its size instead. The large buffer then goes back to the pool, and libmemcached
+  // reads on into a block of this value's size, so that the values of this size after it are
+  // adopted again rather than copied (once libmemcached had kept its buffer from a 4 MiB read,
+  // every smaller value after it was copied, for as long as the connection lived).
+  if (value.current_size > RoundUp(size + 2)) {
+    if (!Assign(value.string, size)) return false;
+    size_t capacity = 0;
+    char* smaller = ValuePool::Shared().Take(size + 2, &capacity);
+    if (smaller != nullptr) {
+      ValuePool::Shared().Give(value.string, value.current_size);
+      value.string = smaller;
+      value.end = smaller;
+      value.current_size = capacity;
+    }
+    return true;
+  }
   Reset();
   size_t capacity = 0;
   char* replacement = ValuePool::Shared().Take(value.current_size, &capacity);

@@ -54,6 +54,8 @@ class ValuePool {
  private:
   ValuePool() = default;
   static constexpr size_t kRetainedMax = 128u << 20;
+  // The largest block that a full pool frees older blocks to keep (an eighth of the pool).
+  static constexpr size_t kEvictingMax = kRetainedMax / 8;
   static constexpr uint64_t kDecayMs = 10000;
   struct Free {
     char* block;
@@ -92,8 +94,9 @@ class PooledBytes {
   // Takes the `size` bytes of libmemcached's result string `value` without copying them, and
   // gives `value` a pooled block of at least its capacity in exchange. Both are plain malloc
   // memory, which libmemcached (whose handles keep the default allocators) reallocs and frees
-  // as its own. A buffer much larger than the value is not taken: the value is copied. False
-  // when out of memory (nothing changed).
+  // as its own. A buffer much larger than the value is not taken: the value is copied, and the
+  // buffer goes to the pool in exchange for a block of the value's size. False when out of
+  // memory (nothing changed).
   bool Adopt(memcached_string_st& value, size_t size);
   // Records whether every byte is ASCII (which lets text become a one-byte string without
   // decoding), for ascii(); I/O threads call it for text, so that the JS thread does not scan.

@@ -222,6 +222,72 @@ const scenarios = {
     })();
   },
 
+  /**
+   * libmemcached's buffer, grown for a large value, goes back to the value pool at the next
+   * smaller value (src/core/value_pool.cc, PooledBytes::Adopt), and libmemcached reads on into
+   * a block of that value's size: prints how many bytes came back to the pool with a 256 KiB
+   * read after a 900 KiB one. Needs --expose-gc.
+   */
+  'large-buffer-returns'(spec) {
+    const native = require(path.join(__dirname, '..', '..', 'dist', 'native', 'load')).native;
+    (async () => {
+      const mc = new Client([spec]);
+      const small = 's'.repeat(256 * 1024);
+      await mc.set('buffer:large', 'l'.repeat(900 * 1024));
+      await mc.set('buffer:small', small);
+      let large = await mc.get('buffer:large');
+      let whole = large.length === 900 * 1024;
+      large = undefined;
+      for (let i = 0; i < 5; i++) {
+        gc();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const before = native.valuePoolStats().freeBytes;
+      const kept = [await mc.get('buffer:small'), await mc.get('buffer:small')];
+      const returned = native.valuePoolStats().freeBytes - before;
+      whole &&= kept.every((v) => v === small);
+      await mc.close();
+      console.log(`returned ${(returned / 1024).toFixed(0)} KiB, whole ${whole}`);
+    })();
+  },
+
+  /**
+   * One huge value does not empty the value pool (src/core/value_pool.h): fills the pool with
+   * the blocks of 256 KiB values, reads one value of 20 MiB and lets it be collected, then
+   * reads as many 256 KiB values as the pool held blocks, and prints how many found one.
+   * Needs --expose-gc and a server whose items may be 20 MiB.
+   */
+  'pool-huge-value'(spec) {
+    const native = require(path.join(__dirname, '..', '..', 'dist', 'native', 'load')).native;
+    (async () => {
+      const mc = new Client([spec]);
+      const small = 's'.repeat(256 * 1024);
+      await mc.set('pool:small', small);
+      await mc.set('pool:huge', Buffer.alloc(20 * 1024 * 1024, 'h'));
+      const settle = async () => {
+        for (let i = 0; i < 5; i++) {
+          gc();
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+      let held = [];
+      for (let i = 0; i < 480; i++) held.push(await mc.get('pool:small'));
+      held = [];
+      await settle();
+      const blocks = Math.floor(native.valuePoolStats().freeBytes / (288 * 1024));
+      let huge = await mc.get('pool:huge');
+      let whole = Buffer.isBuffer(huge) && huge.length === 20 * 1024 * 1024;
+      huge = undefined;
+      await settle();
+      const recycledBefore = native.valuePoolStats().recycled;
+      for (let i = 0; i < blocks; i++) held.push(await mc.get('pool:small'));
+      const recycled = native.valuePoolStats().recycled - recycledBefore;
+      whole &&= held.every((v) => v === small);
+      await mc.close();
+      console.log(`blocks ${blocks}, recycled ${recycled}, whole ${whole}`);
+    })();
+  },
+
   /** Worker: reads large values, text and Buffer, keeps them, and posts them back (copied). */
   'worker-large'(spec) {
     (async () => {
