@@ -16,6 +16,17 @@ const { Client } = require(path.join(__dirname, '..', '..'));
 /** @param {unknown} message */
 const post = (message) => /** @type {import('node:worker_threads').MessagePort} */ (parentPort).postMessage(message);
 
+/** The addon itself, for the value pool's counters (src/core/value_pool.h). */
+const native = () => require(path.join(__dirname, '..', '..', 'dist', 'native', 'load')).native;
+
+/** Lets values dropped before it be collected and their blocks go back (needs --expose-gc). */
+async function settle() {
+  for (let i = 0; i < 5; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** @type {Record<string, (...args: string[]) => void>} */
 const scenarios = {
   /**
@@ -152,22 +163,15 @@ const scenarios = {
    * value read back was whole. Needs --expose-gc.
    */
   'large-values'(spec) {
-    const native = require(path.join(__dirname, '..', '..', 'dist', 'native', 'load')).native;
     const text = 't'.repeat(256 * 1024);
     const bytes = Buffer.alloc(256 * 1024, 7);
     (async () => {
       const mc = new Client([spec]);
       await mc.set('large:text', text);
       await mc.set('large:bytes', bytes);
-      const settle = async () => {
-        for (let i = 0; i < 5; i++) {
-          gc();
-          await new Promise((r) => setTimeout(r, 20));
-        }
-      };
       await settle();
       const before = process.memoryUsage().external;
-      const freeBefore = native.valuePoolStats().freeBytes;
+      const freeBefore = native().valuePoolStats().freeBytes;
       let held = [];
       let whole = true;
       for (let i = 0; i < 20; i++) held.push(await mc.get('large:text'), await mc.get('large:bytes'));
@@ -177,10 +181,10 @@ const scenarios = {
       held = [];
       await settle();
       const after = process.memoryUsage().external;
-      const block = (native.valuePoolStats().freeBytes - freeBefore) / count;
-      const recycledBefore = native.valuePoolStats().recycled;
+      const block = (native().valuePoolStats().freeBytes - freeBefore) / count;
+      const recycledBefore = native().valuePoolStats().recycled;
       for (let i = 0; i < 10; i++) whole &&= (await mc.get('large:text')) === text;
-      const recycled = native.valuePoolStats().recycled - recycledBefore;
+      const recycled = native().valuePoolStats().recycled - recycledBefore;
       await mc.close();
       const mib = (n) => (n / 1048576).toFixed(1);
       console.log(`held ${mib(holding - before)} MiB, after gc ${mib(after - before)} MiB, block ${(block / 1024).toFixed(1)} KiB, recycled ${recycled}, whole ${whole}`);
@@ -194,28 +198,21 @@ const scenarios = {
    * Needs --expose-gc.
    */
   'pool-eviction'(spec) {
-    const native = require(path.join(__dirname, '..', '..', 'dist', 'native', 'load')).native;
     (async () => {
       const mc = new Client([spec]);
       await mc.set('pool:large', 'l'.repeat(900 * 1024));
       await mc.set('pool:small', 's'.repeat(256 * 1024));
-      const settle = async () => {
-        for (let i = 0; i < 5; i++) {
-          gc();
-          await new Promise((r) => setTimeout(r, 20));
-        }
-      };
       let held = [];
       for (let i = 0; i < 150; i++) held.push(await mc.get('pool:large'));
       held = [];
       await settle();
-      const full = native.valuePoolStats().freeBytes;
+      const full = native().valuePoolStats().freeBytes;
       for (let i = 0; i < 20; i++) held.push(await mc.get('pool:small'));
       held = [];
       await settle();
-      const recycledBefore = native.valuePoolStats().recycled;
+      const recycledBefore = native().valuePoolStats().recycled;
       for (let i = 0; i < 20; i++) held.push(await mc.get('pool:small'));
-      const recycled = native.valuePoolStats().recycled - recycledBefore;
+      const recycled = native().valuePoolStats().recycled - recycledBefore;
       const whole = held.every((v) => v === 's'.repeat(256 * 1024));
       await mc.close();
       console.log(`full ${(full / 1048576).toFixed(1)} MiB, recycled ${recycled} of 20, whole ${whole}`);
@@ -229,7 +226,6 @@ const scenarios = {
    * read after a 900 KiB one. Needs --expose-gc.
    */
   'large-buffer-returns'(spec) {
-    const native = require(path.join(__dirname, '..', '..', 'dist', 'native', 'load')).native;
     (async () => {
       const mc = new Client([spec]);
       const small = 's'.repeat(256 * 1024);
@@ -238,13 +234,10 @@ const scenarios = {
       let large = await mc.get('buffer:large');
       let whole = large.length === 900 * 1024;
       large = undefined;
-      for (let i = 0; i < 5; i++) {
-        gc();
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      const before = native.valuePoolStats().freeBytes;
+      await settle();
+      const before = native().valuePoolStats().freeBytes;
       const kept = [await mc.get('buffer:small'), await mc.get('buffer:small')];
-      const returned = native.valuePoolStats().freeBytes - before;
+      const returned = native().valuePoolStats().freeBytes - before;
       whole &&= kept.every((v) => v === small);
       await mc.close();
       console.log(`returned ${(returned / 1024).toFixed(0)} KiB, whole ${whole}`);
@@ -258,30 +251,23 @@ const scenarios = {
    * Needs --expose-gc and a server whose items may be 20 MiB.
    */
   'pool-huge-value'(spec) {
-    const native = require(path.join(__dirname, '..', '..', 'dist', 'native', 'load')).native;
     (async () => {
       const mc = new Client([spec]);
       const small = 's'.repeat(256 * 1024);
       await mc.set('pool:small', small);
       await mc.set('pool:huge', Buffer.alloc(20 * 1024 * 1024, 'h'));
-      const settle = async () => {
-        for (let i = 0; i < 5; i++) {
-          gc();
-          await new Promise((r) => setTimeout(r, 20));
-        }
-      };
       let held = [];
       for (let i = 0; i < 480; i++) held.push(await mc.get('pool:small'));
       held = [];
       await settle();
-      const blocks = Math.floor(native.valuePoolStats().freeBytes / (288 * 1024));
+      const blocks = Math.floor(native().valuePoolStats().freeBytes / (288 * 1024));
       let huge = await mc.get('pool:huge');
       let whole = Buffer.isBuffer(huge) && huge.length === 20 * 1024 * 1024;
       huge = undefined;
       await settle();
-      const recycledBefore = native.valuePoolStats().recycled;
+      const recycledBefore = native().valuePoolStats().recycled;
       for (let i = 0; i < blocks; i++) held.push(await mc.get('pool:small'));
-      const recycled = native.valuePoolStats().recycled - recycledBefore;
+      const recycled = native().valuePoolStats().recycled - recycledBefore;
       whole &&= held.every((v) => v === small);
       await mc.close();
       console.log(`blocks ${blocks}, recycled ${recycled}, whole ${whole}`);
