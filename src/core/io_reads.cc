@@ -132,6 +132,9 @@ void IoThread::Fetch(bool may_retry) {
         bool pooled = length >= kPooledValueMin &&
                       (i == read_heads_[head].first ? item->large.Adopt(result_.value, length) : item->large.Assign(data, length));
         if (!pooled) item->result.assign(data != nullptr ? data : "", length);
+        // The others copy from the first's block: libmemcached's buffer may have gone to the
+        // pool, or been freed, in exchange for one of this value's size (PooledBytes::Adopt).
+        if (pooled && i == read_heads_[head].first) data = item->large.data();
         item->result_flags = memcached_result_flags(&result_);
         // Here rather than on the JS thread: text is made a string by Client::LargeValue.
         if (pooled && text_flags_ >= 0 && item->result_flags == static_cast<uint32_t>(text_flags_)) item->large.CheckAscii();

@@ -9,10 +9,10 @@
 // (docs/performance.md). A recycled block's pages are mapped already.
 //
 // Thread-safe: I/O threads take blocks, the JS thread (finalizers) gives them back. The pool
-// keeps at most kRetainedMax bytes of free blocks (the most recently given back), and gives
-// back to the system, every kDecayMs, what sat unused for the whole of the last period (as
-// jemalloc's dirty-page decay does, over the same 10 s: a shorter period freed a benchmark's
-// blocks between its windows).
+// keeps at most kRetainedMax bytes of free blocks (the most recently given back, though a block
+// over kEvictingMax never pushes others out), and gives back to the system, every kDecayMs,
+// what sat unused for the whole of the last period (as jemalloc's dirty-page decay does, over
+// the same 10 s: a shorter period freed a benchmark's blocks between its windows).
 #pragma once
 
 #include <libmemcached/memcached.h>
