@@ -22,6 +22,10 @@ size_t RoundUp(size_t size) {
   return (size + step - 1) / step * step;
 }
 
+// The bytes libmemcached reads a value of `size` into: the value and its "\r\n". Blocks for a
+// value, copied or adopted, are of this length's class, so that both kinds share blocks.
+size_t ReadLength(size_t size) { return size + 2; }
+
 uint64_t NowMs() {
   return static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
@@ -160,9 +164,7 @@ PooledBytes& PooledBytes::operator=(PooledBytes&& other) noexcept {
 bool PooledBytes::Assign(const char* data, size_t size) {
   Reset();
   size_t capacity = 0;
-  // Of the class that libmemcached's read of such a value fills (the value and its "\r\n"),
-  // so that the copied values of a size and the adopted ones share blocks.
-  char* block = ValuePool::Shared().Take(size + 2, &capacity);
+  char* block = ValuePool::Shared().Take(ReadLength(size), &capacity);
   if (block == nullptr) return false;
   std::memcpy(block, data, size);
   block_ = block;
@@ -178,10 +180,10 @@ bool PooledBytes::Adopt(memcached_string_st& value, size_t size) {
   // reads on into a block of this value's size, so that the values of this size after it are
   // adopted again rather than copied (once libmemcached had kept its buffer from a 4 MiB read,
   // every smaller value after it was copied, for as long as the connection lived).
-  if (value.current_size > RoundUp(size + 2)) {
+  if (value.current_size > RoundUp(ReadLength(size))) {
     if (!Assign(value.string, size)) return false;
     size_t capacity = 0;
-    char* smaller = ValuePool::Shared().Take(size + 2, &capacity);
+    char* smaller = ValuePool::Shared().Take(ReadLength(size), &capacity);
     if (smaller != nullptr) {
       ValuePool::Shared().Give(value.string, value.current_size);
       value.string = smaller;
