@@ -277,6 +277,50 @@ const scenarios = {
     })();
   },
 
+  /**
+   * Large Buffer values are collected as the Buffers V8 allocates itself are (in minor
+   * collections, where V8's rules allow; src/binding/client.cc, OfferMinorCollection): prints the
+   * full collections during 1,000 reads of a 256 KiB Buffer value, each dropped at once, and
+   * during 1,000 Buffers of that size allocated and written in JavaScript, one per turn of the
+   * event loop, as a client written in JavaScript would make them.
+   */
+  'large-buffers-collected'(spec) {
+    const { PerformanceObserver, constants } = require('node:perf_hooks');
+    let full = 0;
+    const observer = new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) {
+        if (/** @type {{ kind: number }} */ (entry.detail).kind === constants.NODE_PERFORMANCE_GC_MAJOR) full++;
+      }
+    });
+    const counted = async (loop) => {
+      await new Promise((r) => setTimeout(r, 100));
+      full = 0;
+      await loop();
+      await new Promise((r) => setTimeout(r, 100));
+      return full;
+    };
+    (async () => {
+      const mc = new Client([spec]);
+      const value = Buffer.alloc(256 * 1024, 5);
+      await mc.set('collected:bytes', value);
+      let whole = true;
+      for (let i = 0; i < 50; i++) whole &&= value.equals(/** @type {Buffer} */ (await mc.get('collected:bytes')));
+      observer.observe({ entryTypes: ['gc'] });
+      const ours = await counted(async () => {
+        for (let i = 0; i < 1000; i++) whole &&= /** @type {Buffer} */ (await mc.get('collected:bytes')).length === value.length;
+      });
+      const v8s = await counted(async () => {
+        for (let i = 0; i < 1000; i++) {
+          Buffer.allocUnsafe(value.length).fill(i);
+          await new Promise((r) => setImmediate(r));
+        }
+      });
+      observer.disconnect();
+      await mc.close();
+      console.log(`full collections: values ${ours}, JavaScript Buffers ${v8s}, whole ${whole}`);
+    })();
+  },
+
   /** Worker: reads large values, text and Buffer, keeps them, and posts them back (copied). */
   'worker-large'(spec) {
     (async () => {
