@@ -7,7 +7,8 @@
 //
 //   node bench/run.js [--rounds N] [--window MS] [--only CLIENT,CLIENT] [--workloads TEXT] [--json FILE]
 //   (--workloads keeps the workloads whose name contains TEXT, or one of TEXT|TEXT...; --tls no leaves out the TLS
-//   table, --tls only runs nothing else; --trace on subscribes to libmemcached:command)
+//   table, --tls only runs nothing else; --heap no leaves out the large-heap table, which a --workloads
+//   filter also leaves out unless it names heap; --trace on subscribes to libmemcached:command)
 //
 // MEMCACHED_SERVERS=host:port uses that server instead of starting a private one.
 'use strict';
@@ -319,6 +320,42 @@ async function faultIsolation(fault, rounds, windowMs) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Large values in a process with a large heap: an application keeps far more live objects than
+// this benchmark does, and what frees a large value can cost a collection of all of them
+// (docs/performance.md#large-values-and-a-large-heap).
+
+// 800 arrays of 4,096 small objects: some 230 MB of V8 heap.
+const LIVE_ARRAYS = 800;
+
+async function largeHeap(spec, names, rounds) {
+  // Small live objects, as a server's caches and sessions would be.
+  let live = Array.from({ length: LIVE_ARRAYS }, () => Array.from({ length: 4096 }, (_, j) => ({ j, s: `x${j}` })));
+  const heapMb = process.memoryUsage().heapUsed / 1e6;
+  const clients = Object.fromEntries(names.map((n) => [n, { ...CLIENTS[n](spec), name: n }]));
+  const workloads = [
+    { name: 'get 256 KiB Buffer, sequential', key: (n) => `bench:heap:bytes:${n.replace(/ /g, '-')}`, value: BIG_BUFFER },
+    { name: 'get 256 KiB text, sequential', key: (n) => `bench:heap:text:${n.replace(/ /g, '-')}`, value: BIG },
+  ];
+  for (const w of workloads) for (const n of names) await clients[n].set(w.key(n), w.value);
+  const run = async (w, n) => {
+    const c = clients[n];
+    const rate = await inFlight(1, WINDOW_MS, () => c.get(w.key(n)));
+    return lengthOf(await c.get(w.key(n)).catch(() => undefined)) === w.value.length ? rate : NaN;
+  };
+  for (const w of workloads) for (const n of names) await run(w, n);
+  const results = {};
+  for (let round = 0; round < rounds; round++) {
+    for (const w of workloads) {
+      const order = names.slice(round % names.length).concat(names.slice(0, round % names.length));
+      for (const n of order) ((results[w.name] ??= {})[n] ??= []).push(await run(w, n));
+    }
+  }
+  for (const c of Object.values(clients)) await c.close();
+  live = null; // dropped only now: held through every window
+  return { heapMb, rows: workloads.map((w) => ({ workload: w.name, med: Object.fromEntries(names.map((n) => [n, median(results[w.name][n])])) })) };
+}
+
+// ---------------------------------------------------------------------------------------------
 // TLS: this client over TLS against its own plaintext figures (and memcache-client, the one peer
 // with TLS, over both), on one memcached >= 1.6.39 built for the tests
 // (scripts/lib/memcached-tls.sh; Debian 12's hangs pipelined sets over TLS).
@@ -510,6 +547,24 @@ async function main() {
           `${fmt(m['memcache-client TLS'])} | ${(m['libmemcached TLS'] / m['memcache-client TLS']).toFixed(2)}× |`,
       );
       rows.push({ tls: r.workload, unit: r.unit, ...r.med });
+    }
+  }
+  if (names.includes('libmemcached') && !tlsOnly && option('heap', 'yes') !== 'no' && (WORKLOAD_FILTER === '' || WORKLOAD_FILTER.includes('heap'))) {
+    // Last: what the large heap leaves behind is garbage for the next full collection.
+    const heapRounds = Math.max(3, Math.min(ROUNDS, 5));
+    const h = await largeHeap(spec, names, heapRounds);
+    console.log(
+      `\nLarge values with ${Math.round(h.heapMb)} MB of live JavaScript objects in the process (${heapRounds} rounds, ` +
+        'medians, ops/s; each client reads a value it stored, memjs always as a Buffer):',
+    );
+    console.log('| workload | ' + names.join(' | ') + ' | ratio to best peer |');
+    console.log('|---|' + names.map(() => '---:').join('|') + '|---:|');
+    for (const r of h.rows) {
+      const measured = names.filter((n) => n !== 'libmemcached' && r.med[n] !== undefined);
+      const best = measured.length ? measured.reduce((a, b) => (r.med[a] >= r.med[b] ? a : b)) : undefined;
+      const ratio = best && r.med.libmemcached ? `${(r.med.libmemcached / r.med[best]).toFixed(2)}× (${best})` : '—';
+      console.log(`| ${r.workload} | ${names.map((n) => fmt(r.med[n])).join(' | ')} | ${ratio} |`);
+      rows.push({ largeHeap: r.workload, heapMb: h.heapMb, ...r.med });
     }
   }
   const json = option('json');
