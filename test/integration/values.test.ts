@@ -322,6 +322,23 @@ describe.each(PROTOCOLS)('%s protocol', (name, binary) => {
       await c.close();
     });
 
+    test("the README's subclass that decodes text itself reads every value as the default does", async () => {
+      class TextDecodingClient extends Client {
+        override deserialize(bytes: Buffer, flags: number): unknown {
+          return (flags & ~8) === 16 ? bytes.toString() : super.deserialize(bytes, flags);
+        }
+      }
+      const c = new TextDecodingClient([server.spec], { binary, minCompressLen: 64 * 1024 });
+      const values: unknown[] = ['short', 'é'.repeat(100), 'a'.repeat(256 * 1024), 'ü'.repeat(200 * 1024), 7, 2n ** 70n, true, { x: [1] }, Buffer.from('raw')];
+      const keys = values.map((_, i) => key(`decode${i}`));
+      for (let i = 0; i < values.length; i++) await c.set(keys[i], values[i]);
+      // The 256 KiB text was stored compressed (flags 16 | 8): the subclass still decodes it.
+      expect((await rawGet(server.port, keys[2]))?.flags).toBe(16 | 8);
+      for (let i = 0; i < values.length; i++) expect(await c.get(keys[i])).toEqual(await mc.get(keys[i]));
+      expect(await c.getMulti(keys)).toEqual(await mc.getMulti(keys));
+      await c.close();
+    });
+
     test('a deserialize hook that keeps its Buffer keeps the right bytes', async () => {
       const kept: Buffer[] = [];
       const c = new Client([server.spec], { binary, deserialize: (bytes) => kept.push(bytes) });
